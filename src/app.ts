@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+import { loadRules, type LoadedRules } from './rules/load-rules.js';
+import { loadServiceCatalog, type ServiceCatalog } from './cds-hooks/service-catalog.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { discoveryRoutes } from './http/routes/discovery.js';
+import { hookRoutes } from './http/routes/hook.js';
+import { healthRoutes } from './http/routes/health.js';
+import { evidenceRoutes } from './http/routes/evidence.js';
+
+/** The service definitions ship with the code, one folder above src/ and dist/. */
+export const SERVICE_DEFINITIONS_DIR = fileURLToPath(new URL('../cds-hooks/', import.meta.url));
+
+export interface AppOptions {
+  config: Config;
+  rules?: LoadedRules;
+  catalog?: ServiceCatalog;
+  /** The clock; tests pin it so ages and durations in fixtures stay put. */
+  now?: () => Date;
+  newId?: () => string;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Logs never carry tokens or patient data: auth headers and FHIR tokens are redacted wherever they appear. */
+export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: ['req.headers.authorization', 'headers.authorization', '*.access_token', '*.fhirAuthorization', 'fhirAuthorization'],
+      censor: '[redacted]',
+    },
+  };
+}
+
+/** The composition root: rules and service definitions in, a fastify app with every route out. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const rules = options.rules ?? (await loadRules(config.rulesDir));
+  const catalog = options.catalog ?? (await loadServiceCatalog(SERVICE_DEFINITIONS_DIR));
+  const rulesVersion = `${rules.version}+${rules.hash}`;
+
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    // One summary line per hook call instead of two lines per request (engineering.md section 3).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    requestTimeout: Math.max(config.deadlineMs * 4, 10_000),
+    connectionTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  app.addContentTypeParser(['application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, (request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      const err = Object.assign(new Error('Body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+      done(err, undefined);
+    }
+  });
+
+  installErrorHandling(app);
+  await app.register(healthRoutes, { rulesVersion, auth: config.auth });
+  await app.register(evidenceRoutes, { rules });
+  await app.register(discoveryRoutes, { catalog, rulesVersion });
+  await app.register(hookRoutes, {
+    catalog,
+    deps: {
+      rules,
+      now: options.now ?? (() => new Date()),
+      newId: options.newId ?? randomUUID,
+      baseUrl: config.publicBaseUrl,
+    },
+  });
+  return app;
+}

@@ -1,0 +1,9 @@
+/** What card builders need to know about the call, beside the assessment. */
+export interface CardContext {
+  patientId: string;
+  userId: string;
+  encounterId?: string;
+  baseUrl: string;
+  rulesVersion: string;
+  newId: () => string;
+}

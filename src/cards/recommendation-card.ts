@@ -1,0 +1,129 @@
+import type { ServiceRequest } from 'fhir/r4.js';
+import type { LoadedRules } from '../rules/load-rules.js';
+import type { Assessment, CategoryResult, RedFlagResult } from '../facts/types.js';
+import type { CdsAction, CdsCard, CdsSuggestion } from '../cds-hooks/types.js';
+import type { CardContext } from './card-context.js';
+import { evidenceSection } from './evidence-links.js';
+import { fill, fitSummary, lowerFirst } from './template.js';
+
+export const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
+export const OVERRIDE_REASON_SYSTEM = 'urn:lbp-imaging-cds:override-reason';
+
+const TIER_ORDER = ['major', 'radicular', 'fracture-risk', 'weaker'];
+
+function tierRank(rules: LoadedRules, category: string): number {
+  const tier = rules.redFlags.categories.find((c) => c.id === category)?.tier ?? 'weaker';
+  return TIER_ORDER.indexOf(tier);
+}
+
+/** Found flags, most serious first: the summary names as many as fit. */
+function foundFlags(a: Assessment, rules: LoadedRules): RedFlagResult[] {
+  return a.facts.redFlags
+    .filter((f) => f.status === 'found')
+    .sort((x, y) => tierRank(rules, x.category) - tierRank(rules, y.category));
+}
+
+function categoryLine(cat: CategoryResult, rules: LoadedRules): string {
+  const text = rules.cards.detail;
+  const status = text.status[cat.status];
+  if (cat.status === 'found') {
+    const shown = cat.flags
+      .filter((f) => f.status === 'found')
+      .map((f) => {
+        const from = f.sources.map((s) => s.display).filter(Boolean);
+        return from.length > 0 ? `${f.label} (${from.join('; ')})` : f.label;
+      });
+    return `- ${cat.label}: ${status}: ${shown.join('; ')}`;
+  }
+  if (cat.status === 'unknown') {
+    const kinds = [...new Set(cat.flags.flatMap((f) => f.unreadable))].map((k) => rules.cards.dataKinds[k] ?? k);
+    return `- ${cat.label}: ${status}. ${fill(text.unreadableNote, { kinds: kinds.join(', ') })}`;
+  }
+  return `- ${cat.label}: ${status}`;
+}
+
+function askList(a: Assessment, rules: LoadedRules): string[] {
+  const asks = rules.redFlags.flags
+    .filter((flag) => flag.ask && a.facts.redFlags.find((r) => r.id === flag.id)?.status !== 'found')
+    .map((flag) => flag.ask as string);
+  return [...new Set([...rules.redFlags.alwaysAsk, ...asks])];
+}
+
+function suggestionsFor(a: Assessment, rules: LoadedRules, ctx: CardContext, view: Record<string, unknown>): CdsSuggestion[] {
+  const out: CdsSuggestion[] = [];
+  for (const id of rules.recommendations.recommendations[a.recommendation].suggestions) {
+    const def = rules.suggestions.suggestions[id];
+    const text = rules.cards.suggestions[id];
+    if (!def || !text) continue;
+    if (def.notForModalities?.includes(a.order.modality)) continue;
+    const actions: CdsAction[] = def.actions.map((action, i) => {
+      const description = fill(text.descriptions[i] ?? text.label, view);
+      if (action.type === 'delete') return { type: 'delete', description, resourceId: a.order.reference };
+      const template = rules.suggestions.orders[action.order]!;
+      const resource = {
+        ...structuredClone(template),
+        id: ctx.newId(),
+        subject: { reference: `Patient/${ctx.patientId}` },
+        ...(ctx.encounterId ? { encounter: { reference: `Encounter/${ctx.encounterId}` } } : {}),
+        ...(/^(Practitioner|PractitionerRole)\//.test(ctx.userId) ? { requester: { reference: ctx.userId } } : {}),
+        ...(a.order.resource.reasonCode ? { reasonCode: a.order.resource.reasonCode } : {}),
+      } as ServiceRequest;
+      return { type: 'create', description, resource };
+    });
+    out.push({ label: fill(text.label, view), uuid: ctx.newId(), actions });
+  }
+  return out;
+}
+
+/** The one recommendation card for one in-scope order (CONTRACT section 4). */
+export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardContext): CdsCard {
+  const def = rules.recommendations.recommendations[a.recommendation];
+  const text = rules.cards;
+  const modality = text.modalityNames[a.order.modality];
+  const unreadable = a.facts.unreadable.map((k) => text.dataKinds[k] ?? k).join(', ');
+  const view = { modality, unreadable, notMri: a.order.modality !== 'mri', baseUrl: ctx.baseUrl };
+
+  const flagLabels = foundFlags(a, rules).map((f) => lowerFirst(f.label));
+  const summary = fitSummary(text.recommendations[a.recommendation].summary, view, 'flags', flagLabels, (n) => ` and ${n} more`);
+
+  const found = a.facts.categories.filter((c) => c.status === 'found');
+  const advice = found.map((c) => {
+    const cat = rules.redFlags.categories.find((d) => d.id === c.id);
+    return `- ${c.label}: ${cat?.imagingAdvice ?? ''}`;
+  });
+  const evidenceIds = [...def.evidence, ...found.flatMap((c) => rules.redFlags.categories.find((d) => d.id === c.id)?.evidence ?? [])];
+  const evidence = evidenceSection(evidenceIds, rules.evidence);
+
+  const parts: string[] = [fill(text.recommendations[a.recommendation].advice, view), '', `**${text.detail.checkedHeading}**`];
+  parts.push(...a.facts.categories.map((c) => categoryLine(c, rules)));
+  if (a.recommendation !== 'imaging-urgent') {
+    parts.push('', `**${text.detail.askHeading}**`, ...askList(a, rules).map((q) => `- ${q}`));
+  }
+  if (advice.length > 0) parts.push('', `**${text.detail.adviceHeading}**`, ...advice);
+  parts.push('', `**${text.detail.evidenceHeading}**`, ...evidence.lines);
+
+  const suggestions = suggestionsFor(a, rules, ctx, view);
+  const card: CdsCard = {
+    uuid: ctx.newId(),
+    summary,
+    detail: parts.join('\n'),
+    indicator: def.indicator,
+    source: {
+      label: text.source.label,
+      url: fill(text.source.url, view),
+      topic: { system: RECOMMENDATION_SYSTEM, code: a.recommendation, display: text.source.topicDisplay[a.recommendation] ?? a.recommendation },
+    },
+    links: evidence.links,
+    extension: {
+      'lbp-imaging-cds': { order: a.order.reference, rulesVersion: ctx.rulesVersion, firedRules: a.firedRules },
+    },
+  };
+  if (suggestions.length > 0) {
+    card.suggestions = suggestions;
+    card.selectionBehavior = 'at-most-one';
+  }
+  if (def.advisesAgainstImaging) {
+    card.overrideReasons = text.overrideReasons.map((r) => ({ system: OVERRIDE_REASON_SYSTEM, code: r.code, display: r.display }));
+  }
+  return card;
+}

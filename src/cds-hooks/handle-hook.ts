@@ -1,0 +1,97 @@
+import type { LoadedRules } from '../rules/load-rules.js';
+import { Errors } from '../errors.js';
+import { deriveFacts } from '../facts/derive-facts.js';
+import { lowBackPainOrders, lumbarImagingOrders } from '../facts/order-scope.js';
+import type { Assessment } from '../facts/types.js';
+import { recommend } from '../decision/recommend.js';
+import { applySafetyGuard } from '../decision/safety-guard.js';
+import { recommendationCard } from '../cards/recommendation-card.js';
+import { conversationCard } from '../cards/conversation-card.js';
+import { ratingAction } from '../cards/system-actions.js';
+import type { CardContext } from '../cards/card-context.js';
+import { resolvePrefetch } from './prefetch.js';
+import type { CatalogEntry } from './service-catalog.js';
+import type { CdsAction, CdsCard, CdsResponse, HookRequest } from './types.js';
+import { validateHookRequest } from './validate-request.js';
+
+export interface HookDeps {
+  rules: LoadedRules;
+  now: () => Date;
+  newId: () => string;
+  baseUrl: string;
+}
+
+/** What the log may say about a call: counts and codes, never patient data. */
+export interface HookSummary {
+  orders: number;
+  recommendations: string[];
+  unreadableKeys: Array<{ key: string; reason: string }>;
+  overruled: string[];
+}
+
+export interface HookResult {
+  response: CdsResponse;
+  assessments: Assessment[];
+  summary: HookSummary;
+}
+
+/** One hook call, from a validated request to the response: CDS Hooks protocol -> FHIR data -> facts -> rules -> cards. */
+export async function handleHook(request: HookRequest, service: CatalogEntry, deps: HookDeps): Promise<HookResult> {
+  validateHookRequest(request, service);
+  const { rules } = deps;
+  const context = request.context;
+  const selections = service.definition.hook === 'order-select' ? context.selections : undefined;
+  const summary: HookSummary = { orders: 0, recommendations: [], unreadableKeys: [], overruled: [] };
+
+  const imaging = lumbarImagingOrders(context.draftOrders, selections, rules, rules.terminology);
+  if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary };
+
+  const prefetch = resolvePrefetch(request, service);
+  if (prefetch.absentKeys.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(prefetch.absentKeys);
+  summary.unreadableKeys = prefetch.unreadableKeys;
+
+  const orders = lowBackPainOrders(imaging, prefetch.data, rules, rules.terminology);
+  const now = deps.now();
+  const assessments: Assessment[] = [];
+  for (const order of orders) {
+    const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now);
+    const decision = await recommend(facts, order, rules);
+    const guarded = applySafetyGuard(decision.recommendation, facts, rules);
+    if (guarded.overruled) summary.overruled.push(guarded.overruled);
+    assessments.push({
+      order,
+      facts,
+      recommendation: guarded.recommendation,
+      firedRules: decision.firedRules,
+      guardNote: guarded.overruled,
+    });
+  }
+
+  const ctx: CardContext = {
+    patientId: context.patientId,
+    userId: context.userId,
+    encounterId: context.encounterId,
+    baseUrl: deps.baseUrl,
+    rulesVersion: `${rules.version}+${rules.hash}`,
+    newId: deps.newId,
+  };
+  const cards: CdsCard[] = [];
+  const systemActions: CdsAction[] = [];
+  for (const a of assessments) {
+    cards.push(recommendationCard(a, rules, ctx));
+    systemActions.push(ratingAction(a, rules));
+  }
+  // One script per call is enough, even when several orders would each earn one.
+  const talk = assessments.find((a) => rules.recommendations.recommendations[a.recommendation].conversation);
+  if (talk) cards.push(conversationCard(talk, rules, ctx));
+  summary.orders = assessments.length;
+  summary.recommendations = assessments.map((a) => a.recommendation);
+
+  const response: CdsResponse = { cards };
+  if (systemActions.length > 0) {
+    response.systemActions = systemActions;
+    // The CDS Hooks sandbox reads system actions only from the pre-2.0 place (CONTRACT section 7).
+    response.extension = { systemActions };
+  }
+  return { response, assessments, summary };
+}

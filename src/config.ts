@@ -1,0 +1,78 @@
+import { isAbsolute, resolve } from 'node:path';
+
+/** The service's configuration (CONTRACT section 1), read and checked once at start. */
+export interface Config {
+  port: number;
+  host: string;
+  publicBaseUrl: string;
+  auth: 'jwt' | 'off';
+  trustedIssuersFile?: string;
+  databaseUrl?: string;
+  dataDir: string;
+  rulesDir: string;
+  deadlineMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  adminToken?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n- ${problems.join('\n- ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  }
+  return n;
+}
+
+function path(value: string, cwd: string): string {
+  return isAbsolute(value) ? value : resolve(cwd, value);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const problems: string[] = [];
+  const port = integer(env, 'PORT', 3000, 0, 65535, problems);
+  const deadlineMs = integer(env, 'CDS_DEADLINE_MS', 1500, 50, 60_000, problems);
+
+  let publicBaseUrl = env.PUBLIC_BASE_URL || `http://localhost:${port}`;
+  try {
+    const url = new URL(publicBaseUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('PUBLIC_BASE_URL must be an http(s) URL');
+    publicBaseUrl = publicBaseUrl.replace(/\/+$/, '');
+  } catch {
+    problems.push(`PUBLIC_BASE_URL is not a URL (got "${publicBaseUrl}")`);
+  }
+
+  const auth = (env.CDS_AUTH || 'jwt').toLowerCase();
+  if (auth !== 'jwt' && auth !== 'off') problems.push(`CDS_AUTH must be "jwt" or "off" (got "${env.CDS_AUTH}")`);
+
+  const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  if (env.DATABASE_URL && !/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) problems.push('DATABASE_URL must be a postgres:// URL');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    publicBaseUrl,
+    auth: auth as Config['auth'],
+    trustedIssuersFile: env.CDS_TRUSTED_ISSUERS ? path(env.CDS_TRUSTED_ISSUERS, cwd) : undefined,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path(env.DATA_DIR || './data', cwd),
+    rulesDir: path(env.RULES_DIR || './rules', cwd),
+    deadlineMs,
+    logLevel: logLevel as Config['logLevel'],
+    adminToken: env.ADMIN_TOKEN || undefined,
+  };
+}

@@ -1,0 +1,86 @@
+import type { Rules } from '../rules/types.js';
+import type { Terminology } from '../rules/terminology.js';
+import { ageInYears, daysBetween } from '../fhir/dates.js';
+import { conditionStart, isCountableCondition } from '../fhir/resources.js';
+import { evaluateCriterion, type CriteriaContext } from './criteria.js';
+import type {
+  CategoryResult,
+  ClinicalData,
+  ClinicalFacts,
+  DataKind,
+  EpisodeFacts,
+  FlagStatus,
+  InScopeOrder,
+  RedFlagResult,
+  Sex,
+} from './types.js';
+
+function sexOf(gender: string | undefined): Sex {
+  if (gender === 'male' || gender === 'female' || gender === 'other') return gender;
+  return 'unknown';
+}
+
+/** The current episode starts at the earliest recorded start of an active back pain or radicular condition. */
+export function episodeFacts(data: ClinicalData, rules: Rules, terminology: Terminology, now: Date): EpisodeFacts {
+  const episodeSets = rules.scope.episodeValueSets;
+  let onset: Date | undefined;
+  let radicular = false;
+  for (const c of data.Condition.items) {
+    if (!isCountableCondition(c, false)) continue;
+    const inEpisode = episodeSets.some((vs) => terminology.matchConcept(vs, c.code));
+    if (!inEpisode) continue;
+    if (rules.scope.radicularValueSets.some((vs) => terminology.matchConcept(vs, c.code))) radicular = true;
+    const start = conditionStart(c);
+    if (start && start <= now && (!onset || start < onset)) onset = start;
+  }
+  return {
+    onset: onset?.toISOString().slice(0, 10),
+    durationDays: onset ? daysBetween(onset, now) : undefined,
+    radicular,
+  };
+}
+
+function categoryStatus(flags: RedFlagResult[]): FlagStatus {
+  if (flags.some((f) => f.status === 'found')) return 'found';
+  if (flags.some((f) => f.status === 'unknown')) return 'unknown';
+  return 'not-found';
+}
+
+/** Everything the rules need to know about this patient and this order; pure. */
+export function deriveFacts(
+  data: ClinicalData,
+  order: InScopeOrder,
+  rules: Rules,
+  terminology: Terminology,
+  now: Date,
+): ClinicalFacts {
+  const patient = data.Patient.items[0];
+  const age = ageInYears(patient?.birthDate, now);
+  const sex = sexOf(patient?.gender);
+  const episode = episodeFacts(data, rules, terminology, now);
+  const ctx: CriteriaContext = {
+    now,
+    terminology,
+    data,
+    orderReasons: order.reasons,
+    orderReference: order.reference,
+    age,
+    sex,
+    episodeOnset: episode.onset ? new Date(`${episode.onset}T00:00:00Z`) : undefined,
+  };
+
+  const redFlags: RedFlagResult[] = rules.redFlags.flags.map((flag) => ({
+    id: flag.id,
+    category: flag.category,
+    label: flag.label,
+    ...evaluateCriterion(flag.criteria, ctx),
+  }));
+
+  const categories: CategoryResult[] = rules.redFlags.categories.map((cat) => {
+    const flags = redFlags.filter((f) => f.category === cat.id);
+    return { id: cat.id, label: cat.label, tier: cat.tier, status: categoryStatus(flags), flags };
+  });
+
+  const unreadable = (Object.keys(data) as DataKind[]).filter((k) => !data[k].complete);
+  return { age, sex, episode, redFlags, categories, unreadable };
+}

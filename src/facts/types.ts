@@ -1,0 +1,91 @@
+import type { CodeableConcept, Condition, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
+import type { Modality, RecommendationCode } from '../rules/types.js';
+
+/** The kinds of record data the red-flag check reads. */
+export type DataKind = 'Patient' | 'Condition' | 'Observation' | 'MedicationRequest';
+
+/**
+ * Resources of one kind, and whether they are the whole story.
+ * `complete: false` means some of this data could not be read (an OperationOutcome in prefetch,
+ * a FHIR error, a page we could not follow): what is present still counts, but absence proves nothing.
+ */
+export interface DataSlice<T> {
+  items: T[];
+  complete: boolean;
+}
+
+export interface ClinicalData {
+  Patient: DataSlice<Patient>;
+  Condition: DataSlice<Condition>;
+  Observation: DataSlice<Observation>;
+  MedicationRequest: DataSlice<MedicationRequest>;
+}
+
+export type FlagStatus = 'found' | 'not-found' | 'unknown';
+
+/** A resource (or the order itself) that shows a finding, with words a clinician recognises. */
+export interface FindingSource {
+  reference?: string;
+  display: string;
+}
+
+export interface CriterionResult {
+  status: FlagStatus;
+  /** Why it is found (when found). */
+  sources: FindingSource[];
+  /** Data kinds that could not be read and could have changed the answer (when unknown). */
+  unreadable: DataKind[];
+}
+
+export interface RedFlagResult extends CriterionResult {
+  id: string;
+  category: string;
+  label: string;
+}
+
+export interface CategoryResult {
+  id: string;
+  label: string;
+  tier: string;
+  status: FlagStatus;
+  flags: RedFlagResult[];
+}
+
+export type Sex = 'male' | 'female' | 'other' | 'unknown';
+
+export interface EpisodeFacts {
+  /** Earliest recorded start of the current low back pain episode. */
+  onset?: string;
+  durationDays?: number;
+  radicular: boolean;
+}
+
+/** A draft order the service has an opinion on. */
+export interface InScopeOrder {
+  /** "ServiceRequest/<id>", as the EHR knows it. */
+  reference: string;
+  resource: ServiceRequest;
+  modality: Modality;
+  /** The order's own reasons; they count as current diagnoses. */
+  reasons: CodeableConcept[];
+}
+
+export interface ClinicalFacts {
+  age?: number;
+  sex: Sex;
+  episode: EpisodeFacts;
+  redFlags: RedFlagResult[];
+  categories: CategoryResult[];
+  /** Data kinds that could not be fully read. */
+  unreadable: DataKind[];
+}
+
+export interface Assessment {
+  order: InScopeOrder;
+  facts: ClinicalFacts;
+  recommendation: RecommendationCode;
+  /** Names of the rules that fired, for audit and the playground. */
+  firedRules: string[];
+  /** Set when the safety guard had to overrule the rules. */
+  guardNote?: string;
+}

@@ -1,0 +1,43 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { CdsError, Errors, operationOutcome } from '../errors.js';
+
+function toCdsError(err: FastifyError): CdsError {
+  if (err instanceof CdsError) return err;
+  if (err.validation) {
+    const first = err.validation[0];
+    const where = first?.instancePath ? `${err.validationContext ?? 'body'}${first.instancePath.replaceAll('/', '.')}` : (err.validationContext ?? 'body');
+    return Errors.invalidRequest(`${where} ${first?.message ?? 'is invalid'}`);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return Errors.bodyTooLarge();
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return Errors.unsupportedMediaType();
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return Errors.invalidRequest('Body must not be empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return Errors.invalidRequest('Body is not valid JSON');
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return Errors.invalidRequest('Body is not valid JSON');
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new CdsError('CDS_ERR_CLIENT', err.statusCode, 'Request refused', 'invalid');
+  }
+  return Errors.internal();
+}
+
+/** Every error leaves as an OperationOutcome with a stable code; 5xx never says more than "Internal error". */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const cds = toCdsError(err);
+    if (cds.statusCode >= 500) request.log.error({ err }, 'unhandled error');
+    else request.log.info({ code: cds.code, status: cds.statusCode }, 'request refused');
+    void reply
+      .code(cds.statusCode)
+      .header('content-type', 'application/fhir+json; charset=utf-8')
+      .send(operationOutcome(cds.issue, cds.message));
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    const err = Errors.notFound();
+    void reply.code(404).header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(err.issue, err.message));
+  });
+}

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Errors } from '../../errors.js';
+import { handleHook, type HookDeps } from '../../cds-hooks/handle-hook.js';
+import { hookRequestSchema } from '../../cds-hooks/request-schema.js';
+import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
+import type { HookRequest } from '../../cds-hooks/types.js';
+
+export interface HookRouteOptions {
+  catalog: ServiceCatalog;
+  deps: HookDeps;
+}
+
+/** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
+export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts) => {
+  app.post<{ Params: { id: string }; Body: HookRequest }>(
+    '/cds-services/:id',
+    {
+      schema: { body: hookRequestSchema },
+      // 404 for an unknown service comes before body validation.
+      preValidation: async (request) => {
+        if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
+      },
+    },
+    async (request, reply) => {
+      const started = performance.now();
+      const service = opts.catalog.get(request.params.id)!;
+      const result = await handleHook(request.body, service, opts.deps);
+      request.log.info(
+        {
+          service: service.definition.id,
+          hookInstance: request.body.hookInstance,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          orders: result.summary.orders,
+          recommendations: result.summary.recommendations,
+          unreadable: result.summary.unreadableKeys,
+        },
+        'hook call',
+      );
+      for (const note of result.summary.overruled) request.log.error({ service: service.definition.id }, `safety guard: ${note}`);
+      return reply.type('application/json; charset=utf-8').send(result.response);
+    },
+  );
+};

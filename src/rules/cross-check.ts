@@ -1,0 +1,127 @@
+import type { Criterion, Rules } from './types.js';
+
+const RECOMMENDATION_CODES = [
+  'imaging-urgent',
+  'imaging-appropriate',
+  'red-flags-unverified',
+  'imaging-xray-first',
+  'imaging-deferred',
+  'imaging-not-indicated',
+] as const;
+
+function criterionValueSets(c: Criterion): string[] {
+  if ('all' in c) return c.all.flatMap(criterionValueSets);
+  if ('any' in c) return c.any.flatMap(criterionValueSets);
+  if ('not' in c) return criterionValueSets(c.not);
+  if ('condition' in c) return [c.condition.valueSet];
+  if ('observation' in c) return [c.observation.valueSet];
+  if ('medication' in c) return [c.medication.valueSet];
+  if ('lasting' in c) return [c.lasting.valueSet];
+  return [];
+}
+
+/** Facts in a json-rules-engine condition tree: [fact, value] pairs. */
+function ruleLeaves(node: unknown): Array<{ fact: string; value: unknown }> {
+  if (!node || typeof node !== 'object') return [];
+  const n = node as Record<string, unknown>;
+  if (Array.isArray(n.all)) return n.all.flatMap(ruleLeaves);
+  if (Array.isArray(n.any)) return n.any.flatMap(ruleLeaves);
+  if (n.not) return ruleLeaves(n.not);
+  if (typeof n.fact === 'string') return [{ fact: n.fact, value: n.value }];
+  return [];
+}
+
+/** References between rules files; each message names the file, the JSON path and what to do. */
+export function crossCheck(rules: Rules): string[] {
+  const problems: string[] = [];
+  const evidenceKnown = (where: string, ids: string[]) => {
+    for (const id of ids) {
+      if (!rules.evidence.has(id)) problems.push(`${where}: unknown evidence id "${id}"; add it to evidence.json or fix the id`);
+    }
+  };
+  const valueSetKnown = (where: string, id: string) => {
+    if (!rules.valueSets.has(id)) problems.push(`${where}: unknown value set "${id}"; add value-sets/${id}.json or fix the id`);
+  };
+
+  const knownSystems = new Set(Object.keys(rules.codeSystems));
+  for (const vs of rules.valueSets.values()) {
+    for (const [i, part] of [...vs.include, ...(vs.exclude ?? [])].entries()) {
+      if (!knownSystems.has(part.system) && !part.system.includes(':')) {
+        problems.push(`value-sets/${vs.id}.json part ${i}: unknown code system "${part.system}"; use a key of code-systems.json or a full URI`);
+      }
+    }
+    const ids = vs.sources.filter((s) => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(s));
+    evidenceKnown(`value-sets/${vs.id}.json at /sources`, ids);
+  }
+
+  const categoryIds = new Set<string>();
+  rules.redFlags.categories.forEach((cat, i) => {
+    if (categoryIds.has(cat.id)) problems.push(`red-flags.json at /categories/${i}/id: duplicate category "${cat.id}"`);
+    categoryIds.add(cat.id);
+    evidenceKnown(`red-flags.json at /categories/${i}/evidence`, cat.evidence);
+  });
+  const flagIds = new Set<string>();
+  rules.redFlags.flags.forEach((flag, i) => {
+    const where = `red-flags.json at /flags/${i}`;
+    if (flagIds.has(flag.id)) problems.push(`${where}/id: duplicate flag "${flag.id}"`);
+    flagIds.add(flag.id);
+    if (!categoryIds.has(flag.category)) problems.push(`${where}/category: unknown category "${flag.category}"; use one of ${[...categoryIds].join(', ')}`);
+    for (const vs of criterionValueSets(flag.criteria)) valueSetKnown(`${where}/criteria`, vs);
+    evidenceKnown(`${where}/evidence`, flag.evidence);
+  });
+  for (const cat of categoryIds) {
+    if (!rules.redFlags.flags.some((f) => f.category === cat)) problems.push(`red-flags.json: category "${cat}" has no flag; add one or remove the category`);
+  }
+
+  const scope = rules.scope;
+  scope.orders.forEach((o, i) => valueSetKnown(`scope.json at /orders/${i}/valueSet`, o.valueSet));
+  for (const key of ['indicationValueSets', 'episodeValueSets', 'radicularValueSets'] as const) {
+    scope[key].forEach((vs, i) => valueSetKnown(`scope.json at /${key}/${i}`, vs));
+  }
+
+  const recs = rules.recommendations;
+  for (const code of RECOMMENDATION_CODES) {
+    if (!recs.precedence.includes(code)) problems.push(`recommendations.json at /precedence: "${code}" is missing`);
+    const reachable = recs.default === code || recs.rules.some((r) => r.event.type === code);
+    if (!reachable) problems.push(`recommendations.json: no rule can reach "${code}"; add a rule whose event type is "${code}"`);
+    const def = recs.recommendations[code];
+    evidenceKnown(`recommendations.json at /recommendations/${code}/evidence`, def.evidence);
+    def.suggestions.forEach((s, i) => {
+      if (!rules.suggestions.suggestions[s]) problems.push(`recommendations.json at /recommendations/${code}/suggestions/${i}: unknown suggestion "${s}"; define it in suggestions.json`);
+    });
+    if (!rules.cards.source.topicDisplay[code]) problems.push(`cards/en.json at /source/topicDisplay: missing "${code}"`);
+  }
+  if (!rules.cards.source.topicDisplay['patient-conversation']) problems.push('cards/en.json at /source/topicDisplay: missing "patient-conversation"');
+  recs.rules.forEach((rule, i) => {
+    for (const leaf of ruleLeaves(rule.conditions)) {
+      if (leaf.fact !== 'foundCategories' && leaf.fact !== 'unknownCategories') continue;
+      const values = Array.isArray(leaf.value) ? leaf.value : [leaf.value];
+      for (const v of values) {
+        if (typeof v !== 'string' || !categoryIds.has(v)) {
+          problems.push(`recommendations.json at /rules/${i} (${rule.name}): unknown category ${JSON.stringify(v)}; use one of ${[...categoryIds].join(', ')}`);
+        }
+      }
+    }
+    if (rule.priority !== undefined) problems.push(`recommendations.json at /rules/${i}/priority: remove it; precedence decides which recommendation wins`);
+  });
+
+  for (const [id, s] of Object.entries(rules.suggestions.suggestions)) {
+    const text = rules.cards.suggestions[id];
+    if (!text) problems.push(`cards/en.json at /suggestions: missing text for suggestion "${id}"`);
+    else if (text.descriptions.length !== s.actions.length) {
+      problems.push(`cards/en.json at /suggestions/${id}/descriptions: needs one description per action (${s.actions.length})`);
+    }
+    s.actions.forEach((a, i) => {
+      if (a.type === 'create' && !rules.suggestions.orders[a.order]) {
+        problems.push(`suggestions.json at /suggestions/${id}/actions/${i}/order: unknown order template "${a.order}"`);
+      }
+    });
+  }
+
+  const conv = rules.conversation;
+  evidenceKnown('scripts/conversation.en.json at /evidence', [...conv.evidence, conv.prevalence.evidence]);
+  for (const key of Object.keys(conv.checkedGroups)) {
+    if (!categoryIds.has(key)) problems.push(`scripts/conversation.en.json at /checkedGroups/${key}: unknown category`);
+  }
+  return problems;
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { createTerminology, type Terminology } from './terminology.js';
+import { crossCheck } from './cross-check.js';
+import type {
+  CardText,
+  CodeSystemDef,
+  ConversationScript,
+  EvidenceDef,
+  RecommendationsFile,
+  RedFlagsFile,
+  Rules,
+  ScopeFile,
+  SuggestionsFile,
+  ValueSetDef,
+} from './types.js';
+
+export interface LoadedRules extends Rules {
+  terminology: Terminology;
+}
+
+/** Every problem found in a rules folder, each naming its file and JSON path, so a guideline team can fix them all at once. */
+export class RulesError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`rules are invalid:\n- ${problems.join('\n- ')}`);
+    this.name = 'RulesError';
+  }
+}
+
+/** Which schema checks which file. Value sets are every file in value-sets/. */
+const FILES = {
+  manifest: { file: 'manifest.json', schema: 'manifest.schema.json' },
+  codeSystems: { file: 'code-systems.json', schema: 'code-systems.schema.json' },
+  redFlags: { file: 'red-flags.json', schema: 'red-flags.schema.json' },
+  recommendations: { file: 'recommendations.json', schema: 'recommendations.schema.json' },
+  evidence: { file: 'evidence.json', schema: 'evidence.schema.json' },
+  scope: { file: 'scope.json', schema: 'scope.schema.json' },
+  suggestions: { file: 'suggestions.json', schema: 'suggestions.schema.json' },
+  cards: { file: 'cards/en.json', schema: 'cards.schema.json' },
+  conversation: { file: 'scripts/conversation.en.json', schema: 'conversation.schema.json' },
+} as const;
+
+const VALUE_SET_SCHEMA = 'value-set.schema.json';
+
+function describe(file: string, errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    const where = e.instancePath || '/';
+    const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
+    const allowed = e.keyword === 'enum' ? ` (one of ${JSON.stringify(e.params.allowedValues)})` : '';
+    return `${file} at ${where}: ${e.message ?? 'is invalid'}${extra}${allowed}`;
+  });
+}
+
+async function readJson(dir: string, file: string, problems: string[], hash: ReturnType<typeof createHash>): Promise<unknown> {
+  const path = join(dir, file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    problems.push(`${file}: missing (expected at ${path})`);
+    return undefined;
+  }
+  hash.update(file).update('\0').update(text).update('\0');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    problems.push(`${file}: not valid JSON (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+async function compileSchemas(dir: string): Promise<Map<string, ValidateFunction>> {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const addFormats = (addFormatsModule as unknown as { default: (a: Ajv) => void }).default ?? addFormatsModule;
+  (addFormats as (a: Ajv) => void)(ajv);
+  const schemaDir = join(dir, 'schemas');
+  const validators = new Map<string, ValidateFunction>();
+  for (const name of (await readdir(schemaDir)).filter((f) => f.endsWith('.schema.json'))) {
+    const schema = JSON.parse(await readFile(join(schemaDir, name), 'utf8')) as object;
+    validators.set(name, ajv.compile(schema));
+  }
+  return validators;
+}
+
+/**
+ * Reads and checks a rules folder. Every file is validated against its schema in rules/schemas/,
+ * then references between files are checked; any problem refuses the whole folder.
+ */
+export async function loadRules(dir: string): Promise<LoadedRules> {
+  const problems: string[] = [];
+  const hash = createHash('sha256');
+  const validators = await compileSchemas(dir);
+
+  const raw: Record<string, unknown> = {};
+  for (const [key, { file, schema }] of Object.entries(FILES)) {
+    const data = await readJson(dir, file, problems, hash);
+    if (data === undefined) continue;
+    const validate = validators.get(schema);
+    if (!validate) {
+      problems.push(`schemas/${schema}: missing`);
+      continue;
+    }
+    if (!validate(data)) problems.push(...describe(file, validate.errors));
+    raw[key] = data;
+  }
+
+  const valueSets = new Map<string, ValueSetDef>();
+  const vsDir = join(dir, 'value-sets');
+  const vsFiles = (await readdir(vsDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
+  const validateVs = validators.get(VALUE_SET_SCHEMA);
+  for (const name of vsFiles) {
+    const file = relative(dir, join(vsDir, name));
+    const data = await readJson(dir, file, problems, hash);
+    if (data === undefined) continue;
+    if (validateVs && !validateVs(data)) {
+      problems.push(...describe(file, validateVs.errors));
+      continue;
+    }
+    const vs = data as ValueSetDef;
+    if (vs.id !== name.replace(/\.json$/, '')) problems.push(`${file} at /id: "${vs.id}" must equal the file name without .json`);
+    if (valueSets.has(vs.id)) problems.push(`${file}: duplicate value set id "${vs.id}"`);
+    valueSets.set(vs.id, vs);
+  }
+
+  if (problems.length > 0) throw new RulesError(problems);
+
+  const manifest = raw.manifest as { name: string; version: string };
+  const codeSystems = (raw.codeSystems as { systems: Record<string, CodeSystemDef> }).systems;
+  const evidence = new Map((raw.evidence as { evidence: EvidenceDef[] }).evidence.map((e) => [e.id, e]));
+  const rules: Rules = {
+    name: manifest.name,
+    version: manifest.version,
+    hash: hash.digest('hex').slice(0, 12),
+    codeSystems,
+    valueSets,
+    redFlags: raw.redFlags as RedFlagsFile,
+    recommendations: raw.recommendations as RecommendationsFile,
+    evidence,
+    scope: raw.scope as ScopeFile,
+    suggestions: raw.suggestions as SuggestionsFile,
+    cards: raw.cards as CardText,
+    conversation: raw.conversation as ConversationScript,
+  };
+  problems.push(...crossCheck(rules));
+  if (problems.length > 0) throw new RulesError(problems);
+  return { ...rules, terminology: createTerminology(codeSystems, valueSets.values()) };
+}

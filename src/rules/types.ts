@@ -1,0 +1,215 @@
+/**
+ * The shape of the clinical content in RULES_DIR, as the loader hands it to the rest of the service.
+ * The JSON Schemas in rules/schemas/ are the authority on the files; these types mirror them.
+ */
+
+export type Normalisation = 'exact' | 'uppercase' | 'strip-dots-uppercase';
+
+export interface CodeSystemDef {
+  uris: string[];
+  normalise: Normalisation;
+}
+
+export interface ValueSetCode {
+  code: string;
+  display?: string;
+}
+
+export interface ValueSetPart {
+  system: string;
+  codes?: Array<string | ValueSetCode>;
+  prefixes?: string[];
+  ranges?: Array<{ from: string; to: string }>;
+}
+
+export interface ValueSetDef {
+  id: string;
+  title: string;
+  description?: string;
+  sources: string[];
+  notes?: string[];
+  include: ValueSetPart[];
+  exclude?: ValueSetPart[];
+  text?: { anyOf: string[]; noneOf?: string[] };
+}
+
+/** A comparison on a number; every bound given must hold. */
+export interface NumberTest {
+  gt?: number;
+  gte?: number;
+  lt?: number;
+  lte?: number;
+}
+
+/** How recent a coded finding must be to count (S6: new bladder symptoms, not chronic incontinence). */
+export interface RecencyTest {
+  /** Counts when it started on or after the onset of the current low back pain episode. */
+  withinEpisode?: boolean;
+  /** Counts when it started within this many days before the request. */
+  days?: number;
+}
+
+export type Criterion =
+  | { all: Criterion[] }
+  | { any: Criterion[] }
+  | { not: Criterion }
+  | { condition: { valueSet: string; anyClinicalStatus?: boolean; recent?: RecencyTest } }
+  | { observation: { valueSet: string; withinDays: number; value: NumberTest & { unit: string } } }
+  | { medication: { valueSet: string; minDays: number; withinDays: number } }
+  | { age: NumberTest }
+  | { ageBySex: { male: NumberTest; female: NumberTest; otherwise: NumberTest } }
+  | { lasting: { valueSet: string; minDays: number } };
+
+export interface RedFlagCategoryDef {
+  id: string;
+  label: string;
+  /** major: imaging now; the other tiers feed the deferral and X-ray-first rules. */
+  tier: 'major' | 'fracture-risk' | 'weaker' | 'radicular';
+  /** What imaging fits when this category is found (shown in the card). */
+  imagingAdvice: string;
+  evidence: string[];
+}
+
+export interface RedFlagDef {
+  id: string;
+  category: string;
+  label: string;
+  criteria: Criterion;
+  /** What to ask or examine when the record cannot show it. */
+  ask?: string;
+  evidence: string[];
+  notes?: string[];
+}
+
+export interface RedFlagsFile {
+  categories: RedFlagCategoryDef[];
+  flags: RedFlagDef[];
+  /** Questions that no record can answer; always shown when imaging is not advised now. */
+  alwaysAsk: string[];
+}
+
+export type RecommendationCode =
+  | 'imaging-urgent'
+  | 'imaging-appropriate'
+  | 'red-flags-unverified'
+  | 'imaging-xray-first'
+  | 'imaging-deferred'
+  | 'imaging-not-indicated';
+
+export type PamaRating = 'appropriate' | 'not-appropriate' | 'no-criteria-apply';
+export type Indicator = 'info' | 'warning' | 'critical';
+
+export interface RecommendationDef {
+  indicator: Indicator;
+  pamaRating: PamaRating;
+  /** The card advises against imaging now: the safety guard never lets such a card through when a major red flag is found. */
+  advisesAgainstImaging: boolean;
+  /** Add the patient-conversation card beside this one. */
+  conversation: boolean;
+  /** Suggestion ids from cards text (suggestions section) offered on this card. */
+  suggestions: string[];
+  evidence: string[];
+}
+
+export interface EngineRule {
+  name: string;
+  conditions: Record<string, unknown>;
+  event: { type: string; params?: Record<string, unknown> };
+  priority?: number;
+}
+
+export interface RecommendationsFile {
+  /** First wins when several rules fire (CONTRACT section 4). */
+  precedence: RecommendationCode[];
+  /** Used when no rule fires. */
+  default: RecommendationCode;
+  recommendations: Record<RecommendationCode, RecommendationDef>;
+  rules: EngineRule[];
+}
+
+export interface EvidenceDef {
+  id: string;
+  short: string;
+  citation: string;
+  doi?: string;
+  url?: string;
+  finding: string;
+  confirmed?: boolean;
+}
+
+export type Modality = 'xray' | 'ct' | 'mri';
+
+export interface ScopeFile {
+  /** Which value set makes a draft ServiceRequest a lumbar X-ray, CT or MRI. */
+  orders: Array<{ modality: Modality; valueSet: string }>;
+  /** Low back pain as the order's reason or an active condition of the patient. */
+  indicationValueSets: string[];
+  /** Conditions whose earliest start marks the start of the current episode. */
+  episodeValueSets: string[];
+  /** Conditions that make the episode radicular (leg pain from a nerve root, or stenosis). */
+  radicularValueSets: string[];
+}
+
+export interface OrderTemplate {
+  resourceType: 'ServiceRequest';
+  code: { coding: Array<{ system: string; code: string; display?: string }>; text: string };
+  [key: string]: unknown;
+}
+
+export type SuggestionAction = { type: 'delete' } | { type: 'create'; order: string };
+
+export interface SuggestionsFile {
+  suggestions: Record<string, { actions: SuggestionAction[]; notForModalities?: Modality[] }>;
+  orders: Record<string, OrderTemplate>;
+}
+
+export interface CardText {
+  source: { label: string; url: string; topicDisplay: Record<string, string> };
+  modalityNames: Record<Modality, string>;
+  recommendations: Record<RecommendationCode, { summary: string; advice: string }>;
+  detail: {
+    checkedHeading: string;
+    status: Record<'found' | 'not-found' | 'unknown', string>;
+    unreadableNote: string;
+    askHeading: string;
+    adviceHeading: string;
+    evidenceHeading: string;
+    foundFrom: string;
+  };
+  dataKinds: Record<string, string>;
+  suggestions: Record<string, { label: string; descriptions: string[] }>;
+  systemAction: { description: string };
+  overrideReasons: Array<{ code: string; display: string }>;
+}
+
+export interface ConversationScript {
+  language: string;
+  title: string;
+  summary: string;
+  intro: string;
+  sections: Array<{ id: string; heading: string; lines: string[] }>;
+  reviewWeeks: number;
+  checkedGroups: Record<string, string>;
+  prevalence: {
+    evidence: string;
+    finding: string;
+    bands: Array<{ age: number; percent: number; decade: string }>;
+  };
+  prognosis: Array<{ maxDays?: number; text: string }>;
+  evidence: string[];
+}
+
+export interface Rules {
+  version: string;
+  name: string;
+  hash: string;
+  codeSystems: Record<string, CodeSystemDef>;
+  valueSets: Map<string, ValueSetDef>;
+  redFlags: RedFlagsFile;
+  recommendations: RecommendationsFile;
+  evidence: Map<string, EvidenceDef>;
+  scope: ScopeFile;
+  suggestions: SuggestionsFile;
+  cards: CardText;
+  conversation: ConversationScript;
+}
