@@ -15,6 +15,7 @@ export function engineFacts(facts: ClinicalFacts, order: InScopeOrder): Record<s
     foundCategories,
     unknownCategories,
     unknownCategoryCount: unknownCategories.length,
+    unreadableDataCount: facts.unreadable.length,
     modality: order.modality,
     age: facts.age ?? null,
     episodeDays: facts.episode.durationDays ?? null,

@@ -22,11 +22,11 @@ export function applySafetyGuard(recommendation: RecommendationCode, facts: Clin
       overruled: `rules chose ${recommendation} although ${major.map((c) => c.id).join(', ')} was found`,
     };
   }
-  const unknown = facts.categories.filter((c) => c.status === 'unknown');
+  const unknown = [...facts.categories.filter((c) => c.status === 'unknown').map((c) => c.id), ...facts.unreadable];
   if (unknown.length > 0) {
     return {
       recommendation: 'red-flags-unverified',
-      overruled: `rules chose ${recommendation} although ${unknown.map((c) => c.id).join(', ')} could not be checked`,
+      overruled: `rules chose ${recommendation} although ${unknown.join(', ')} could not be checked`,
     };
   }
   return { recommendation };

@@ -67,7 +67,9 @@ export function lowBackPainOrders(orders: ImagingOrder[], data: ClinicalData, ru
   const inScope: InScopeOrder[] = [];
   for (const order of orders) {
     const reasons = orderReasons(order.resource, data);
-    if (reasons.some(indicated) || patientHasBackPain) inScope.push({ ...order, reasons });
+    // Unknown is not absent: with unreadable conditions and no stated reason, back pain may be the indication.
+    const indicationUnknown = !data.Condition.complete && reasons.length === 0 && (order.resource.reasonReference ?? []).length === 0;
+    if (reasons.some(indicated) || patientHasBackPain || indicationUnknown) inScope.push({ ...order, reasons });
   }
   return inScope;
 }

@@ -1,0 +1,74 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadRules, RulesError } from '../../src/rules/load-rules.js';
+import { RULES_DIR } from '../support/app.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A copy of the real rules with one file edited, as a guideline team might. */
+async function editedRules(file: string, edit: (json: any) => void): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rules-'));
+  dirs.push(dir);
+  await cp(RULES_DIR, dir, { recursive: true });
+  const json = JSON.parse(await readFile(join(dir, file), 'utf8'));
+  edit(json);
+  await writeFile(join(dir, file), JSON.stringify(json));
+  return dir;
+}
+
+async function problemsOf(dir: string): Promise<string[]> {
+  try {
+    await loadRules(dir);
+  } catch (err) {
+    if (err instanceof RulesError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loading the rules folder', () => {
+  it('loads the project rules with a version and a content hash', async () => {
+    const rules = await loadRules(RULES_DIR);
+    expect(rules.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(rules.hash).toMatch(/^[0-9a-f]{12}$/);
+    expect(rules.valueSets.size).toBeGreaterThan(15);
+  });
+
+  it('gives a new hash when any file changes', async () => {
+    const a = await loadRules(RULES_DIR);
+    const b = await loadRules(await editedRules('red-flags.json', (j) => { j.flags[0].label = 'Changed label'; }));
+    expect(b.hash).not.toBe(a.hash);
+  });
+
+  it('names the file and path of a schema error', async () => {
+    const dir = await editedRules('red-flags.json', (j) => { j.flags[0].criteria = { condition: { valueSet: 'cauda-equina-syndrome', recent: { weeks: 2 } } }; });
+    expect((await problemsOf(dir)).join('\n')).toMatch(/red-flags\.json at \/flags\/0\/criteria/);
+  });
+
+  it('refuses a reference to a value set that does not exist', async () => {
+    const dir = await editedRules('red-flags.json', (j) => { j.flags[0].criteria = { condition: { valueSet: 'no-such-set' } }; });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/unknown value set "no-such-set"/));
+  });
+
+  it('refuses an unknown evidence id and an unknown category in a rule', async () => {
+    const flags = await editedRules('red-flags.json', (j) => { j.flags[0].evidence = ['nobody-2099']; });
+    expect(await problemsOf(flags)).toContainEqual(expect.stringMatching(/unknown evidence id "nobody-2099"/));
+    const recs = await editedRules('recommendations.json', (j) => { j.rules[0].conditions.any[0].value = 'cauda-equine'; });
+    expect(await problemsOf(recs)).toContainEqual(expect.stringMatching(/unknown category "cauda-equine"/));
+  });
+
+  it('refuses rules that leave a recommendation unreachable', async () => {
+    const dir = await editedRules('recommendations.json', (j) => { j.rules = j.rules.filter((r: any) => r.event.type !== 'imaging-xray-first'); });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/no rule can reach "imaging-xray-first"/));
+  });
+
+  it('refuses a summary template that is too long for a card', async () => {
+    const dir = await editedRules('cards/en.json', (j) => { j.recommendations['imaging-urgent'].summary = 'x'.repeat(150); });
+    expect((await problemsOf(dir)).join('\n')).toMatch(/cards\/en\.json at \/recommendations\/imaging-urgent\/summary/);
+  });
+});
