@@ -1,8 +1,10 @@
 import type { EvidenceDef } from '../rules/types.js';
 import type { CdsLink } from '../cds-hooks/types.js';
 
+/** Parentheses (common in DOIs) are percent-encoded so the URL survives every markdown renderer. */
 export function evidenceUrl(e: EvidenceDef): string | undefined {
-  return e.doi ? `https://doi.org/${e.doi}` : e.url;
+  const url = e.doi ? `https://doi.org/${e.doi}` : e.url;
+  return url?.replaceAll('(', '%28').replaceAll(')', '%29');
 }
 
 /** The evidence behind a card: markdown lines for the detail, and the same links for `links` (not every client renders markdown links). */

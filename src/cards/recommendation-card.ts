@@ -115,7 +115,11 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
     },
     links: evidence.links,
     extension: {
-      'lbp-imaging-cds': { order: a.order.reference, rulesVersion: ctx.rulesVersion, firedRules: a.firedRules },
+      'lbp-imaging-cds': {
+        order: a.order.reference,
+        rulesVersion: ctx.rulesVersion,
+        ...(a.firedRules.length > 0 ? { firedRules: a.firedRules } : {}),
+      },
     },
   };
   if (suggestions.length > 0) {
