@@ -1,5 +1,6 @@
 import type { ServiceRequest } from 'fhir/r4.js';
 import type { LoadedRules } from '../rules/load-rules.js';
+import type { Indicator } from '../rules/types.js';
 import type { Assessment, CategoryResult, RedFlagResult } from '../facts/types.js';
 import type { CdsAction, CdsCard, CdsSuggestion } from '../cds-hooks/types.js';
 import type { CardContext } from './card-context.js';
@@ -10,6 +11,17 @@ export const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
 export const OVERRIDE_REASON_SYSTEM = 'urn:lbp-imaging-cds:override-reason';
 
 const TIER_ORDER = ['major', 'radicular', 'fracture-risk', 'weaker'];
+const INDICATOR_ORDER: Indicator[] = ['info', 'warning', 'critical'];
+
+/** The recommendation's indicator, raised by any found category that asks for more (cauda equina is critical). */
+function indicatorFor(a: Assessment, rules: LoadedRules): Indicator {
+  let level = INDICATOR_ORDER.indexOf(rules.recommendations.recommendations[a.recommendation].indicator);
+  for (const cat of a.facts.categories) {
+    const wanted = cat.status === 'found' ? rules.redFlags.categories.find((c) => c.id === cat.id)?.indicator : undefined;
+    if (wanted) level = Math.max(level, INDICATOR_ORDER.indexOf(wanted));
+  }
+  return INDICATOR_ORDER[level]!;
+}
 
 function tierRank(rules: LoadedRules, category: string): number {
   const tier = rules.redFlags.categories.find((c) => c.id === category)?.tier ?? 'weaker';
@@ -107,7 +119,7 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
     uuid: ctx.newId(),
     summary,
     detail: parts.join('\n'),
-    indicator: def.indicator,
+    indicator: indicatorFor(a, rules),
     source: {
       label: text.source.label,
       url: fill(text.source.url, view),

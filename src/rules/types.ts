@@ -67,6 +67,8 @@ export interface RedFlagCategoryDef {
   tier: 'major' | 'fracture-risk' | 'weaker' | 'radicular';
   /** What imaging fits when this category is found (shown in the card). */
   imagingAdvice: string;
+  /** Raises the card's indicator when found: emergencies are critical. */
+  indicator?: Indicator;
   evidence: string[];
 }
 

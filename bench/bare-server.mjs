@@ -1,0 +1,13 @@
+// The physical limit for comparison: fastify parsing the same hook request and answering one fixed small card.
+import Fastify from 'fastify';
+
+const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+const card = {
+  cards: [{ uuid: '00000000-0000-4000-8000-000000000000', summary: 'fixed', indicator: 'info', source: { label: 'bare' } }],
+};
+app.post('/cds-services/:id', async (request) => {
+  if (!request.body || typeof request.body !== 'object') throw new Error('no body');
+  return card;
+});
+await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+process.stdout.write('ready\n');
