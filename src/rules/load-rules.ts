@@ -78,7 +78,10 @@ async function compileSchemas(dir: string): Promise<Map<string, ValidateFunction
   (addFormats as (a: Ajv) => void)(ajv);
   const schemaDir = join(dir, 'schemas');
   const validators = new Map<string, ValidateFunction>();
-  for (const name of (await readdir(schemaDir)).filter((f) => f.endsWith('.schema.json'))) {
+  const names = await readdir(schemaDir).catch(() => {
+    throw new RulesError([`${dir} is not a rules folder: ${schemaDir} is missing`]);
+  });
+  for (const name of names.filter((f) => f.endsWith('.schema.json'))) {
     const schema = JSON.parse(await readFile(join(schemaDir, name), 'utf8')) as object;
     validators.set(name, ajv.compile(schema));
   }

@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('has the contract defaults', () => {
+    const c = loadConfig({}, '/srv/app');
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      publicBaseUrl: 'http://localhost:3000',
+      auth: 'jwt',
+      dataDir: '/srv/app/data',
+      rulesDir: '/srv/app/rules',
+      deadlineMs: 1500,
+      logLevel: 'info',
+    });
+    expect(c.databaseUrl).toBeUndefined();
+  });
+
+  it('derives PUBLIC_BASE_URL from PORT and drops a trailing slash', () => {
+    expect(loadConfig({ PORT: '8080' }).publicBaseUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://cds.example.org/' }).publicBaseUrl).toBe('https://cds.example.org');
+  });
+
+  it('reports every bad value at once', () => {
+    try {
+      loadConfig({ PORT: 'eighty', CDS_AUTH: 'maybe', LOG_LEVEL: 'loud', CDS_DEADLINE_MS: '-1', PUBLIC_BASE_URL: 'not a url', DATABASE_URL: 'mysql://x' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems).toHaveLength(6);
+    }
+  });
+});
+
+describe('starting the service', () => {
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+
+  it('refuses to start with CDS_AUTH=jwt while JWT verification is not available', () => {
+    const r = run({});
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/CDS_AUTH=jwt is not available/);
+  });
+
+  it('refuses to start on invalid configuration, naming the variable', () => {
+    const r = run({ CDS_AUTH: 'off', PORT: 'abc' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/PORT must be an integer/);
+  });
+
+  it('refuses to start on invalid rules, naming the file', () => {
+    const r = run({ CDS_AUTH: 'off', RULES_DIR: '/nonexistent-rules' });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/nonexistent-rules is not a rules folder/);
+    expect(r.stdout + r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,34 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { buildApp, loggerOptions } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { realRules, RULES_DIR } from '../support/app.js';
+import { condition } from '../support/records.js';
+import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
+
+describe('logs', () => {
+  it('carry one summary per hook call, without tokens or patient data', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const config = loadConfig({ CDS_AUTH: 'off', LOG_LEVEL: 'trace', RULES_DIR });
+    const app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: { ...(loggerOptions(config) as object), stream } });
+
+    const patient = { resourceType: 'Patient', id: 'pt-8675309', gender: 'female', birthDate: '1961-04-12', name: [{ family: 'Zyxwvut' }] };
+    const req = requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient }, { resource: { ...condition('Z85.3'), subject: { reference: 'Patient/pt-8675309' } } }] } as any, [
+      { resourceType: 'ServiceRequest', id: 'sr-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/pt-8675309' }, code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] }, reasonCode: [{ text: 'back pain', coding: [{ system: 'http://snomed.info/sct', code: '279039007' }] }] } as any,
+    ]) as any;
+    req.fhirServer = 'https://ehr.example.org/fhir';
+    req.fhirAuthorization = { access_token: 'tok-SECRET-123', token_type: 'Bearer', expires_in: 60, scope: 'patient/*.read', subject: 'cds' };
+    const res = await app.inject({ method: 'POST', url: '/cds-services/lbp-imaging-order-sign', payload: req, headers: { authorization: 'Bearer jwt-SECRET-456' } });
+    expect(res.statusCode).toBe(200);
+    // A refused request is logged too.
+    await app.inject({ method: 'POST', url: '/cds-services/lbp-imaging-order-sign', payload: { ...req, hook: 'order-select' }, headers: { authorization: 'Bearer jwt-SECRET-456' } });
+    await app.close();
+
+    const all = lines.join('');
+    for (const secret of ['tok-SECRET-123', 'jwt-SECRET-456', 'pt-8675309', '1961-04-12', 'Zyxwvut', 'Z85.3', 'C50']) expect(all).not.toContain(secret);
+    const summaries = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'hook call');
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({ service: 'lbp-imaging-order-sign', orders: 1, recommendations: ['imaging-urgent'], durationMs: expect.any(Number) });
+  });
+});
