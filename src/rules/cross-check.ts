@@ -1,3 +1,4 @@
+import Mustache from 'mustache';
 import type { Criterion, Rules } from './types.js';
 
 const RECOMMENDATION_CODES = [
@@ -116,6 +117,18 @@ export function crossCheck(rules: Rules): string[] {
         problems.push(`suggestions.json at /suggestions/${id}/actions/${i}/order: unknown order template "${a.order}"`);
       }
     });
+  }
+
+  // Every summary must fit a card (< 140 characters) with the longest flag label and modality name, without truncation.
+  const longestFlag = rules.redFlags.flags.map((f) => f.label).reduce((a, b) => (b.length > a.length ? b : a), '');
+  const longestModality = Object.values(rules.cards.modalityNames).reduce((a, b) => (b.length > a.length ? b : a), '');
+  const longestKinds = Object.values(rules.cards.dataKinds).join(', ');
+  for (const code of RECOMMENDATION_CODES) {
+    const template = rules.cards.recommendations[code]?.summary ?? '';
+    const text = Mustache.render(template, { flags: longestFlag.toLowerCase(), modality: longestModality, unreadable: longestKinds }, {}, { escape: String });
+    if (text.length > 139) {
+      problems.push(`cards/en.json at /recommendations/${code}/summary: ${text.length} characters with the flag "${longestFlag}"; keep it under 140 (shorten the template or the flag label)`);
+    }
   }
 
   const conv = rules.conversation;

@@ -71,4 +71,9 @@ describe('loading the rules folder', () => {
     const dir = await editedRules('cards/en.json', (j) => { j.recommendations['imaging-urgent'].summary = 'x'.repeat(150); });
     expect((await problemsOf(dir)).join('\n')).toMatch(/cards\/en\.json at \/recommendations\/imaging-urgent\/summary/);
   });
+
+  it('refuses a summary that only fits with short flag labels', async () => {
+    const dir = await editedRules('cards/en.json', (j) => { j.recommendations['imaging-deferred'].summary = `${'y'.repeat(100)} ({{flags}})`; });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/imaging-deferred\/summary: \d+ characters with the flag/));
+  });
 });
