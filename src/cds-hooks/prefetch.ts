@@ -1,6 +1,6 @@
 import type { Bundle, FhirResource } from 'fhir/r4.js';
-import type { ClinicalData, DataKind } from '../facts/types.js';
-import { isResource } from '../fhir/resources.js';
+import { DATA_KINDS, type ClinicalData, type DataKind } from '../facts/types.js';
+import { hasReadableShape } from '../fhir/shape.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { HookRequest } from './types.js';
 
@@ -8,7 +8,7 @@ export interface PrefetchResult {
   data: ClinicalData;
   /** Keys the request lacks (absent, not null). */
   absentKeys: string[];
-  /** Keys whose data could not be read, with the reason, for the log (never the data itself). */
+  /** Keys whose data could not be fully read, with a fixed reason for the log (never data from the request). */
   unreadableKeys: Array<{ key: string; reason: string }>;
 }
 
@@ -18,36 +18,73 @@ function emptyData(): ClinicalData {
     Condition: { items: [], complete: true },
     Observation: { items: [], complete: true },
     MedicationRequest: { items: [], complete: true },
+    referenced: new Map(),
   };
 }
 
-/** An OperationOutcome that reports a failure (information-only outcomes are harmless). */
-function isFailure(r: FhirResource): boolean {
-  return r.resourceType === 'OperationOutcome' && r.issue.some((i) => i.severity === 'error' || i.severity === 'fatal');
+/** An OperationOutcome entry that says the results are incomplete or failed; information-only outcomes are harmless. */
+function reportsProblem(r: FhirResource): boolean {
+  return r.resourceType === 'OperationOutcome' && r.issue.some((i) => i.severity !== 'information');
+}
+
+function belongsTo(r: FhirResource, patientId: string): boolean {
+  if (r.resourceType === 'Patient') return r.id === patientId;
+  const subject = (r as { subject?: { reference?: string } }).subject?.reference;
+  // No subject to compare: the search was by patient, so trust it.
+  if (!subject) return true;
+  return subject === `Patient/${patientId}` || subject.endsWith(`/Patient/${patientId}`);
+}
+
+type Reading = { items: FhirResource[]; included: FhirResource[]; problem?: string };
+
+/** Accepts one resource of the expected kind, or says why not. */
+function accept(r: FhirResource, kind: DataKind, patientId: string, out: Reading): void {
+  if (!hasReadableShape(r)) out.problem ??= `malformed ${kind}`;
+  else if (!belongsTo(r, patientId)) out.problem ??= 'data for another patient';
+  else out.items.push(r);
 }
 
 /**
  * Turns one prefetch value into resources of the expected kind.
- * `null` is "no data" (CDS Hooks 2.0); an OperationOutcome is "could not be read"; a search page with a
- * `next` link is incomplete until it can be followed.
+ * `null` is "no data" (CDS Hooks 2.0); an OperationOutcome is "could not be read". Anything the service cannot read in
+ * full (a malformed entry, an unexpected resource, a page it cannot follow, fewer entries than the total) makes the key
+ * incomplete: what was read still counts, but absence proves nothing.
  */
-function readValue(value: unknown, kind: DataKind): { items: FhirResource[]; problem?: string } {
-  if (value === null) return { items: [] };
-  if (!isResource(value)) return { items: [], problem: 'not a FHIR resource' };
-  if (value.resourceType === 'OperationOutcome') return { items: [], problem: 'OperationOutcome from the client' };
-  if (value.resourceType === kind) return { items: [value] };
-  if (value.resourceType !== 'Bundle') return { items: [], problem: `unexpected ${value.resourceType}` };
-  const bundle = value as Bundle;
-  const items: FhirResource[] = [];
-  let problem: string | undefined;
+function readValue(value: unknown, kind: DataKind, patientId: string): Reading {
+  const out: Reading = { items: [], included: [] };
+  if (value === null) return out;
+  if (typeof value !== 'object' || Array.isArray(value) || typeof (value as { resourceType?: unknown }).resourceType !== 'string') {
+    return { ...out, problem: 'not a FHIR resource' };
+  }
+  const resource = value as FhirResource;
+  if (resource.resourceType === 'OperationOutcome') return { ...out, problem: 'OperationOutcome from the client' };
+  if (resource.resourceType === kind) {
+    accept(resource, kind, patientId, out);
+    return out;
+  }
+  if (resource.resourceType !== 'Bundle') return { ...out, problem: 'unexpected resource type' };
+  if (!hasReadableShape(resource)) return { ...out, problem: 'malformed Bundle' };
+  const bundle = resource as Bundle;
+  if (bundle.type && bundle.type !== 'searchset' && bundle.type !== 'collection') return { ...out, problem: 'unexpected Bundle type' };
+  let matches = 0;
   for (const entry of bundle.entry ?? []) {
     const r = entry.resource;
-    if (!r) continue;
-    if (r.resourceType === kind) items.push(r);
-    else if (isFailure(r)) problem = 'OperationOutcome in the search results';
+    if (!r || typeof r.resourceType !== 'string') {
+      out.problem ??= 'entry without a resource';
+    } else if (r.resourceType === kind) {
+      matches++;
+      accept(r, kind, patientId, out);
+    } else if (r.resourceType === 'OperationOutcome') {
+      if (!hasReadableShape(r) || reportsProblem(r)) out.problem ??= 'OperationOutcome in the search results';
+    } else if (entry.search?.mode === 'include' && hasReadableShape(r)) {
+      out.included.push(r);
+    } else {
+      out.problem ??= 'unexpected resource type';
+    }
   }
-  if (bundle.link?.some((l) => l.relation === 'next')) problem ??= 'more pages than were sent';
-  return { items, problem };
+  if (bundle.link?.some((l) => l.relation === 'next')) out.problem ??= 'more pages than were sent';
+  if (bundle.type === 'searchset' && typeof bundle.total === 'number' && bundle.total > matches) out.problem ??= 'fewer entries than the total';
+  return out;
 }
 
 /** Sorts the request's prefetch into record data by kind, remembering what could not be read. */
@@ -56,6 +93,7 @@ export function resolvePrefetch(request: HookRequest, service: CatalogEntry): Pr
   const absentKeys: string[] = [];
   const unreadableKeys: Array<{ key: string; reason: string }> = [];
   const prefetch = request.prefetch ?? {};
+  const patientId = request.context.patientId;
   for (const [key, kind] of Object.entries(service.prefetchKinds)) {
     const slice = data[kind] as { items: FhirResource[]; complete: boolean };
     if (!Object.prototype.hasOwnProperty.call(prefetch, key) || prefetch[key] === undefined) {
@@ -65,15 +103,16 @@ export function resolvePrefetch(request: HookRequest, service: CatalogEntry): Pr
       unreadableKeys.push({ key, reason: 'absent from prefetch' });
       continue;
     }
-    const { items, problem } = readValue(prefetch[key], kind);
+    const { items, included, problem } = readValue(prefetch[key], kind, patientId);
     slice.items.push(...items);
+    for (const r of included) if (r.id) data.referenced.set(`${r.resourceType}/${r.id}`, r);
     if (problem) {
       slice.complete = false;
       unreadableKeys.push({ key, reason: problem });
     }
   }
   // The same resource can come through two keys (problem list and encounter diagnoses).
-  for (const kind of Object.keys(data) as DataKind[]) {
+  for (const kind of DATA_KINDS) {
     const seen = new Set<string>();
     const slice = data[kind] as { items: FhirResource[] };
     slice.items = slice.items.filter((r) => {

@@ -4,6 +4,9 @@
  */
 const reference = { type: 'string', minLength: 1, maxLength: 512 } as const;
 
+/** FHIR resources nest, but not this deep; deeper bodies are refused before anything walks them. */
+export const MAX_JSON_DEPTH = 64;
+
 export const hookRequestSchema = {
   type: 'object',
   required: ['hook', 'hookInstance', 'context'],
@@ -39,7 +42,7 @@ export const hookRequestSchema = {
             entry: {
               type: 'array',
               maxItems: 1000,
-              items: { type: 'object', properties: { resource: { type: 'object', required: ['resourceType'] } } },
+              items: { type: 'object', required: ['resource'], properties: { resource: { type: 'object', required: ['resourceType'] } } },
             },
           },
         },

@@ -1,4 +1,5 @@
 import { Errors } from '../errors.js';
+import { shapeProblem } from '../fhir/shape.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { HookRequest } from './types.js';
 
@@ -12,6 +13,11 @@ export function validateHookRequest(request: HookRequest, service: CatalogEntry)
     throw Errors.invalidRequest('fhirAuthorization requires fhirServer');
   }
   const { selections, draftOrders } = request.context;
+  (draftOrders.entry ?? []).forEach((entry, i) => {
+    // Draft orders are what the clinician is signing: a malformed one is the client's error, not unreadable data.
+    const problem = entry.resource?.resourceType === 'ServiceRequest' ? shapeProblem(entry.resource) : undefined;
+    if (problem) throw Errors.invalidRequest(`context.draftOrders.entry[${i}].resource (ServiceRequest) ${problem}`);
+  });
   if (hook === 'order-select') {
     if (!Array.isArray(selections) || selections.length === 0) {
       throw Errors.invalidRequest('order-select needs context.selections');

@@ -3,6 +3,7 @@ import type { Terminology } from '../rules/terminology.js';
 import { ageInYears, daysBetween } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { evaluateCriterion, type CriteriaContext } from './criteria.js';
+import { DATA_KINDS } from './types.js';
 import type {
   CategoryResult,
   ClinicalData,
@@ -81,6 +82,6 @@ export function deriveFacts(
     return { id: cat.id, label: cat.label, tier: cat.tier, status: categoryStatus(flags), flags };
   });
 
-  const unreadable = (Object.keys(data) as DataKind[]).filter((k) => !data[k].complete);
+  const unreadable: DataKind[] = DATA_KINDS.filter((k) => !data[k].complete);
   return { age, sex, episode, redFlags, categories, unreadable };
 }

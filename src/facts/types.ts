@@ -1,8 +1,9 @@
-import type { CodeableConcept, Condition, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
+import type { CodeableConcept, Condition, FhirResource, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
 import type { Modality, RecommendationCode } from '../rules/types.js';
 
 /** The kinds of record data the red-flag check reads. */
-export type DataKind = 'Patient' | 'Condition' | 'Observation' | 'MedicationRequest';
+export const DATA_KINDS = ['Patient', 'Condition', 'Observation', 'MedicationRequest'] as const;
+export type DataKind = (typeof DATA_KINDS)[number];
 
 /**
  * Resources of one kind, and whether they are the whole story.
@@ -19,6 +20,8 @@ export interface ClinicalData {
   Condition: DataSlice<Condition>;
   Observation: DataSlice<Observation>;
   MedicationRequest: DataSlice<MedicationRequest>;
+  /** Resources the others point to (a Medication included with its MedicationRequest), by "Type/id". */
+  referenced: Map<string, FhirResource>;
 }
 
 export type FlagStatus = 'found' | 'not-found' | 'unknown';

@@ -1,5 +1,5 @@
 import type { CodeableConcept, Condition, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
-import type { ClinicalData, InScopeOrder } from '../../src/facts/types.js';
+import type { ClinicalData, DataKind, InScopeOrder } from '../../src/facts/types.js';
 
 /** Small builders for record data in unit tests; dates are relative to the fixture clock (2026-11-15). */
 export const ICD = 'http://hl7.org/fhir/sid/icd-10-cm';
@@ -67,7 +67,7 @@ export function record(parts: {
   conditions?: Condition[];
   observations?: Observation[];
   medications?: MedicationRequest[];
-  unreadable?: Array<keyof ClinicalData>;
+  unreadable?: DataKind[];
 }): ClinicalData {
   const unreadable = new Set(parts.unreadable ?? []);
   return {
@@ -75,6 +75,7 @@ export function record(parts: {
     Condition: { items: parts.conditions ?? [], complete: !unreadable.has('Condition') },
     Observation: { items: parts.observations ?? [], complete: !unreadable.has('Observation') },
     MedicationRequest: { items: parts.medications ?? [], complete: !unreadable.has('MedicationRequest') },
+    referenced: new Map(),
   };
 }
 

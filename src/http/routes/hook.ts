@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Errors } from '../../errors.js';
 import { handleHook, type HookDeps } from '../../cds-hooks/handle-hook.js';
-import { hookRequestSchema } from '../../cds-hooks/request-schema.js';
+import { hookRequestSchema, MAX_JSON_DEPTH } from '../../cds-hooks/request-schema.js';
+import { jsonDepth } from '../../fhir/shape.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { HookRequest } from '../../cds-hooks/types.js';
 
@@ -19,6 +20,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       // 404 for an unknown service comes before body validation.
       preValidation: async (request) => {
         if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
+        if (jsonDepth(request.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw Errors.invalidRequest(`Body nests deeper than ${MAX_JSON_DEPTH} levels`);
       },
     },
     async (request, reply) => {

@@ -1,0 +1,127 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+
+/**
+ * The shape of the FHIR fields the service reads. Real EHR data is untrusted input: a resource whose fields have the wrong
+ * JSON types is not read at all (its data counts as unreadable), instead of crashing the call or being half-read.
+ * Only the fields read are checked; everything else in a resource may be anything.
+ */
+const str = { type: 'string' } as const;
+const coding = { type: 'object', properties: { system: str, code: str, display: str } } as const;
+const concept = { type: 'object', properties: { coding: { type: 'array', items: coding }, text: str } } as const;
+const concepts = { type: 'array', items: concept } as const;
+const reference = { type: 'object', properties: { reference: str, display: str } } as const;
+const period = { type: 'object', properties: { start: str, end: str } } as const;
+const quantity = { type: 'object', properties: { value: { type: 'number' }, unit: str, code: str, system: str } } as const;
+const resource = (type: string, properties: Record<string, unknown>, required: string[] = []) =>
+  ({ type: 'object', required: ['resourceType', ...required], properties: { resourceType: { const: type }, id: str, ...properties } }) as const;
+
+const medication = resource('Medication', {
+  code: concept,
+  ingredient: { type: 'array', items: { type: 'object', properties: { itemCodeableConcept: concept } } },
+});
+
+const SCHEMAS = {
+  Patient: resource('Patient', { birthDate: str, gender: str }),
+  Condition: resource('Condition', {
+    subject: reference,
+    code: concept,
+    clinicalStatus: concept,
+    verificationStatus: concept,
+    category: concepts,
+    onsetDateTime: str,
+    onsetPeriod: period,
+    recordedDate: str,
+  }),
+  Observation: resource('Observation', {
+    subject: reference,
+    status: str,
+    code: concept,
+    effectiveDateTime: str,
+    effectivePeriod: period,
+    effectiveInstant: str,
+    issued: str,
+    valueQuantity: quantity,
+  }),
+  MedicationRequest: resource('MedicationRequest', {
+    subject: reference,
+    status: str,
+    authoredOn: str,
+    medicationCodeableConcept: concept,
+    medicationReference: reference,
+    contained: { type: 'array', items: { type: 'object', required: ['resourceType'], properties: { resourceType: str } } },
+    dosageInstruction: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          timing: { type: 'object', properties: { repeat: { type: 'object', properties: { boundsPeriod: period, boundsDuration: quantity } } } },
+        },
+      },
+    },
+    dispenseRequest: {
+      type: 'object',
+      properties: { validityPeriod: period, expectedSupplyDuration: quantity, numberOfRepeatsAllowed: { type: 'integer', minimum: 0 } },
+    },
+  }),
+  Medication: medication,
+  ServiceRequest: resource('ServiceRequest', {
+    status: str,
+    subject: reference,
+    code: concept,
+    reasonCode: concepts,
+    reasonReference: { type: 'array', items: reference },
+    contained: { type: 'array', items: { type: 'object', required: ['resourceType'], properties: { resourceType: str } } },
+    extension: { type: 'array', items: { type: 'object' } },
+  }),
+  OperationOutcome: resource('OperationOutcome', {
+    issue: { type: 'array', items: { type: 'object', properties: { severity: str, code: str } } },
+  }, ['issue']),
+  Bundle: resource('Bundle', {
+    type: str,
+    total: { type: 'integer', minimum: 0 },
+    entry: {
+      type: 'array',
+      items: { type: 'object', properties: { fullUrl: str, resource: { type: 'object' }, search: { type: 'object', properties: { mode: str } } } },
+    },
+    link: { type: 'array', items: { type: 'object', properties: { relation: str, url: str } } },
+  }),
+} as const;
+
+export type ShapedType = keyof typeof SCHEMAS;
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validators = new Map<string, ValidateFunction>(Object.entries(SCHEMAS).map(([k, s]) => [k, ajv.compile(s)]));
+
+/** Whether a resource of a type the service reads has the JSON shape it reads; other types pass. */
+export function hasReadableShape(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const type = (value as { resourceType?: unknown }).resourceType;
+  if (typeof type !== 'string') return false;
+  const validate = validators.get(type);
+  return validate ? validate(value) : true;
+}
+
+/** The first shape problem of a resource, for a 400 message: "/code/coding must be array". */
+export function shapeProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'must be an object';
+  const type = (value as { resourceType?: unknown }).resourceType;
+  const validate = typeof type === 'string' ? validators.get(type) : undefined;
+  if (!validate) return typeof type === 'string' ? undefined : 'needs a resourceType';
+  if (validate(value)) return undefined;
+  const e = validate.errors?.[0];
+  return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
+}
+
+/** Depth of nested arrays and objects, without recursion (a hostile body must not overflow the stack). */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
