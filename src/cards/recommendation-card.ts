@@ -5,7 +5,8 @@ import type { Assessment, CategoryResult, RedFlagResult } from '../facts/types.j
 import type { CdsAction, CdsCard, CdsSuggestion } from '../cds-hooks/types.js';
 import type { CardContext } from './card-context.js';
 import { evidenceSection } from './evidence-links.js';
-import { fill, fitSummary, lowerFirst } from './template.js';
+import { withoutEmpty } from './system-actions.js';
+import { escapeMarkdown, fill, fitSummary, lowerFirst } from './template.js';
 
 export const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
 export const OVERRIDE_REASON_SYSTEM = 'urn:lbp-imaging-cds:override-reason';
@@ -42,14 +43,15 @@ function categoryLine(cat: CategoryResult, rules: LoadedRules): string {
     const shown = cat.flags
       .filter((f) => f.status === 'found')
       .map((f) => {
-        const from = f.sources.map((s) => s.display).filter(Boolean);
+        const from = f.sources.map((s) => escapeMarkdown(s.display)).filter(Boolean);
         return from.length > 0 ? `${f.label} (${from.join('; ')})` : f.label;
       });
     return `- ${cat.label}: ${status}: ${shown.join('; ')}`;
   }
   if (cat.status === 'unknown') {
     const kinds = [...new Set(cat.flags.flatMap((f) => f.unreadable))].map((k) => rules.cards.dataKinds[k] ?? k);
-    return `- ${cat.label}: ${status}. ${fill(text.unreadableNote, { kinds: kinds.join(', ') })}`;
+    const why = kinds.length > 0 ? fill(text.unreadableNote, { kinds: kinds.join(', ') }) : text.undatedNote;
+    return `- ${cat.label}: ${status}. ${why}`;
   }
   return `- ${cat.label}: ${status}`;
 }
@@ -72,13 +74,14 @@ function suggestionsFor(a: Assessment, rules: LoadedRules, ctx: CardContext, vie
       const description = fill(text.descriptions[i] ?? text.label, view);
       if (action.type === 'delete') return { type: 'delete', description, resourceId: a.order.reference };
       const template = rules.suggestions.orders[action.order]!;
+      const reasonCode = withoutEmpty(a.order.resource.reasonCode);
       const resource = {
         ...structuredClone(template),
         id: ctx.newId(),
         subject: { reference: `Patient/${ctx.patientId}` },
         ...(ctx.encounterId ? { encounter: { reference: `Encounter/${ctx.encounterId}` } } : {}),
         ...(/^(Practitioner|PractitionerRole)\//.test(ctx.userId) ? { requester: { reference: ctx.userId } } : {}),
-        ...(a.order.resource.reasonCode ? { reasonCode: a.order.resource.reasonCode } : {}),
+        ...(reasonCode ? { reasonCode } : {}),
       } as ServiceRequest;
       return { type: 'create', description, resource };
     });

@@ -25,3 +25,8 @@ export function fitSummary(template: string, view: Record<string, unknown>, list
 export function lowerFirst(s: string): string {
   return s.length > 1 && s[1] === s[1]?.toLowerCase() ? s[0]!.toLowerCase() + s.slice(1) : s;
 }
+
+/** Record text shown in markdown is data, not markup: links, images, emphasis and HTML in it are escaped. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+!|<>~]/g, (c) => `\\${c}`).replace(/\s+/g, ' ');
+}

@@ -1,8 +1,8 @@
 import type { CodeableConcept, Condition, MedicationRequest, Observation } from 'fhir/r4.js';
 import type { Criterion, NumberTest, RecencyTest } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
-import { addDays, daysBetween, durationDays, parseFhirDate } from '../fhir/dates.js';
-import { conceptLabel, conditionStart, isCountableCondition, referenceOf } from '../fhir/resources.js';
+import { addDays, calendarBounds, daysBetween, durationDays, isoDay, parseFhirDate } from '../fhir/dates.js';
+import { conceptLabel, conditionStart, conditionStartText, isCountableCondition, referenceOf } from '../fhir/resources.js';
 import { toUnit } from '../fhir/units.js';
 import type { ClinicalData, CriterionResult, DataKind, FindingSource, Sex } from './types.js';
 
@@ -16,7 +16,8 @@ export interface CriteriaContext {
   orderReference: string;
   age?: number;
   sex: Sex;
-  episodeOnset?: Date;
+  /** First day a finding can have begun to count as new in this episode (S6), as YYYY-MM-DD. */
+  newSince: string;
 }
 
 const found = (sources: FindingSource[]): CriterionResult => ({ status: 'found', sources, unreadable: [] });
@@ -36,12 +37,13 @@ function passes(value: number, test: NumberTest): boolean {
   return true;
 }
 
-function isRecent(start: Date | undefined, recent: RecencyTest | undefined, ctx: CriteriaContext): boolean {
+/** Whether a finding began recently enough; judged on the latest day its date may mean. Undated findings may be new: they count. */
+function isRecent(startText: string | undefined, recent: RecencyTest | undefined, ctx: CriteriaContext): boolean {
   if (!recent) return true;
-  // An undated finding may be new: counting it is the safe side of S6.
-  if (!start) return true;
-  if (recent.withinEpisode && ctx.episodeOnset && start >= ctx.episodeOnset) return true;
-  if (recent.days !== undefined && daysBetween(start, ctx.now) <= recent.days) return true;
+  const bounds = calendarBounds(startText);
+  if (!bounds) return true;
+  if (recent.withinEpisode && bounds.latest >= ctx.newSince) return true;
+  if (recent.days !== undefined && bounds.latest >= isoDay(addDays(ctx.now, -recent.days))) return true;
   return false;
 }
 
@@ -89,7 +91,7 @@ export function evaluateCriterion(criterion: Criterion, ctx: CriteriaContext): C
 
 function matchingConditions(valueSet: string, anyClinicalStatus: boolean, ctx: CriteriaContext): Condition[] {
   return ctx.data.Condition.items.filter(
-    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code) !== undefined,
+    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code, true) !== undefined,
   );
 }
 
@@ -99,11 +101,11 @@ function conditionCriterion(
 ): CriterionResult {
   const sources: FindingSource[] = [];
   for (const c of matchingConditions(spec.valueSet, spec.anyClinicalStatus ?? false, ctx)) {
-    if (!isRecent(conditionStart(c), spec.recent, ctx)) continue;
+    if (!isRecent(conditionStartText(c), spec.recent, ctx)) continue;
     sources.push({ reference: referenceOf(c), display: conceptLabel(c.code, ctx.terminology, spec.valueSet) });
   }
   for (const reason of ctx.orderReasons) {
-    if (ctx.terminology.matchConcept(spec.valueSet, reason)) {
+    if (ctx.terminology.matchConcept(spec.valueSet, reason, true)) {
       sources.push({ reference: ctx.orderReference, display: `order reason: ${conceptLabel(reason, ctx.terminology, spec.valueSet)}` });
     }
   }
@@ -143,40 +145,54 @@ function observationCriterion(
 
 const UNUSABLE_MEDICATION = new Set(['entered-in-error', 'cancelled', 'draft']);
 
-function medicationConcept(m: MedicationRequest): CodeableConcept | undefined {
+/** What the medication is: its code, a contained or included Medication (with ingredients), or the reference's display. */
+function medicationConcept(m: MedicationRequest, ctx: CriteriaContext): CodeableConcept | undefined {
   if (m.medicationCodeableConcept) return m.medicationCodeableConcept;
   const ref = m.medicationReference?.reference;
-  if (ref?.startsWith('#')) {
-    const contained = m.contained?.find((r) => r.resourceType === 'Medication' && r.id === ref.slice(1));
-    if (contained && contained.resourceType === 'Medication') {
-      // Ingredients carry the active substance when the product code is a local one.
-      const ingredientCodings = (contained.ingredient ?? []).flatMap((i) => i.itemCodeableConcept?.coding ?? []);
-      return { ...contained.code, coding: [...(contained.code?.coding ?? []), ...ingredientCodings] };
-    }
+  const target = ref?.startsWith('#')
+    ? m.contained?.find((r) => r.resourceType === 'Medication' && r.id === ref.slice(1))
+    : ref
+      ? ctx.data.referenced.get(ref.split('/').slice(-2).join('/'))
+      : undefined;
+  if (target?.resourceType === 'Medication') {
+    // Ingredients carry the active substance when the product code is a local one.
+    const ingredientCodings = (target.ingredient ?? []).flatMap((i) => i.itemCodeableConcept?.coding ?? []);
+    return { ...target.code, coding: [...(target.code?.coding ?? []), ...ingredientCodings] };
   }
   if (m.medicationReference?.display) return { text: m.medicationReference.display };
   return undefined;
 }
 
-/** How many days a course covers, from the request's own dates and supply. */
-function courseDays(m: MedicationRequest, now: Date): { start?: Date; end?: Date; days?: number } {
-  const bounds = m.dosageInstruction?.map((d) => d.timing?.repeat).find((r) => r?.boundsPeriod || r?.boundsDuration);
-  const start = parseFhirDate(bounds?.boundsPeriod?.start ?? m.dispenseRequest?.validityPeriod?.start ?? m.authoredOn);
-  let end = parseFhirDate(bounds?.boundsPeriod?.end ?? m.dispenseRequest?.validityPeriod?.end);
-  const supply = durationDays(m.dispenseRequest?.expectedSupplyDuration);
-  const fills = 1 + (m.dispenseRequest?.numberOfRepeatsAllowed ?? 0);
-  const candidates: number[] = [];
-  if (start && end) candidates.push(daysBetween(start, end));
-  const bounded = durationDays(bounds?.boundsDuration);
-  if (bounded !== undefined) candidates.push(bounded);
-  if (supply !== undefined) candidates.push(supply * fills);
-  if (start && m.status === 'active') {
-    candidates.push(daysBetween(start, now));
-    end = end ?? now;
-  }
-  if (start && !end && candidates.length > 0) end = addDays(start, Math.max(...candidates));
-  return { start, end, days: candidates.length > 0 ? Math.max(...candidates) : undefined };
+interface Course {
+  start: Date;
+  end: Date;
+  request: MedicationRequest;
+  concept: CodeableConcept;
 }
+
+/** The days a request covers, from its own dates, duration and supply; undefined when it does not say. */
+function courseOf(m: MedicationRequest, concept: CodeableConcept, now: Date): Course | undefined {
+  const repeat = m.dosageInstruction?.map((d) => d.timing?.repeat).find((r) => r?.boundsPeriod || r?.boundsDuration);
+  const start = parseFhirDate(repeat?.boundsPeriod?.start ?? m.dispenseRequest?.validityPeriod?.start ?? m.authoredOn);
+  if (!start) return undefined;
+  const ends: Date[] = [];
+  for (const end of [repeat?.boundsPeriod?.end, m.dispenseRequest?.validityPeriod?.end]) {
+    const d = parseFhirDate(end);
+    if (d) ends.push(d);
+  }
+  const bounded = durationDays(repeat?.boundsDuration);
+  if (bounded !== undefined) ends.push(addDays(start, bounded));
+  const supply = durationDays(m.dispenseRequest?.expectedSupplyDuration);
+  if (supply !== undefined) ends.push(addDays(start, supply * (1 + (m.dispenseRequest?.numberOfRepeatsAllowed ?? 0))));
+  // An active order with no stated end is still running.
+  if (ends.length === 0 && m.status === 'active') ends.push(now);
+  if (ends.length === 0) return undefined;
+  const end = new Date(Math.max(...ends.map((d) => d.getTime())));
+  return { start, end: end < start ? start : end, request: m, concept };
+}
+
+/** Refills a few days apart are one course. */
+const REFILL_GAP_DAYS = 7;
 
 function medicationCriterion(
   spec: { valueSet: string; minDays: number; withinDays: number },
@@ -184,25 +200,36 @@ function medicationCriterion(
 ): CriterionResult {
   const since = addDays(ctx.now, -spec.withinDays);
   let inconclusive = false;
-  const sources: FindingSource[] = [];
+  const courses: Course[] = [];
   for (const m of ctx.data.MedicationRequest.items) {
     if (UNUSABLE_MEDICATION.has(m.status)) continue;
-    const concept = medicationConcept(m);
+    const concept = medicationConcept(m, ctx);
     if (!concept) {
       // A medication we cannot identify might be a steroid.
       inconclusive = true;
       continue;
     }
-    const match = ctx.terminology.matchConcept(spec.valueSet, concept, true);
-    if (!match) continue;
-    const course = courseDays(m, ctx.now);
-    if (course.days === undefined) {
-      inconclusive = true;
-      continue;
-    }
-    if (course.end && course.end < since) continue;
-    if (course.days >= spec.minDays) {
-      sources.push({ reference: referenceOf(m), display: `${conceptLabel(concept, ctx.terminology, spec.valueSet)}, about ${Math.round(course.days)} days` });
+    if (!ctx.terminology.matchConcept(spec.valueSet, concept, true)) continue;
+    const course = courseOf(m, concept, ctx.now);
+    if (!course) inconclusive = true;
+    else courses.push(course);
+  }
+  courses.sort((a, b) => a.start.getTime() - b.start.getTime());
+  const blocks: Course[][] = [];
+  for (const c of courses) {
+    const block = blocks[blocks.length - 1];
+    const blockEnd = block ? Math.max(...block.map((x) => x.end.getTime())) : -Infinity;
+    if (block && c.start.getTime() <= blockEnd + REFILL_GAP_DAYS * 86_400_000) block.push(c);
+    else blocks.push([c]);
+  }
+  const sources: FindingSource[] = [];
+  for (const block of blocks) {
+    const start = block[0]!.start;
+    const end = new Date(Math.max(...block.map((x) => x.end.getTime())));
+    const days = daysBetween(start, end);
+    if (end < since || days < spec.minDays) continue;
+    for (const c of block) {
+      sources.push({ reference: referenceOf(c.request), display: `${conceptLabel(c.concept, ctx.terminology, spec.valueSet)}, course of about ${days} days from ${isoDay(start)}` });
     }
   }
   if (sources.length > 0) return found(sources);
@@ -211,17 +238,17 @@ function medicationCriterion(
 }
 
 function lastingCriterion(spec: { valueSet: string; minDays: number }, ctx: CriteriaContext): CriterionResult {
-  const matches = matchingConditions(spec.valueSet, false, ctx);
   const sources: FindingSource[] = [];
-  for (const c of matches) {
+  let undated = false;
+  for (const c of matchingConditions(spec.valueSet, false, ctx)) {
     const start = conditionStart(c);
-    if (start && daysBetween(start, ctx.now) >= spec.minDays) {
-      sources.push({
-        reference: referenceOf(c),
-        display: `${conceptLabel(c.code, ctx.terminology, spec.valueSet)} since ${start.toISOString().slice(0, 10)}`,
-      });
+    if (!start) undated = true;
+    else if (daysBetween(start, ctx.now) >= spec.minDays) {
+      sources.push({ reference: referenceOf(c), display: `${conceptLabel(c.code, ctx.terminology, spec.valueSet)} since ${isoDay(start)}` });
     }
   }
   if (sources.length > 0) return found(sources);
+  // It is there but the record does not say since when: how long it has lasted is unknown.
+  if (undated) return unknown([]);
   return absent(ctx.data.Condition.complete, 'Condition');
 }

@@ -1,6 +1,6 @@
 import type { Rules } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
-import { ageInYears, daysBetween } from '../fhir/dates.js';
+import { addDays, ageInYears, daysBetween, isoDay } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { evaluateCriterion, type CriteriaContext } from './criteria.js';
 import { DATA_KINDS } from './types.js';
@@ -41,6 +41,15 @@ export function episodeFacts(data: ClinicalData, rules: Rules, terminology: Term
   };
 }
 
+/**
+ * A finding is new to this episode when it began on or after the episode's first day, and never earlier than the window
+ * (S6): long-standing symptoms of a chronic back pain are not new. Without a dated episode, the window alone decides.
+ */
+function newSince(episodeOnset: string | undefined, windowDays: number, now: Date): string {
+  const windowStart = isoDay(addDays(now, -windowDays));
+  return episodeOnset && episodeOnset > windowStart ? episodeOnset : windowStart;
+}
+
 function categoryStatus(flags: RedFlagResult[]): FlagStatus {
   if (flags.some((f) => f.status === 'found')) return 'found';
   if (flags.some((f) => f.status === 'unknown')) return 'unknown';
@@ -55,6 +64,7 @@ export function deriveFacts(
   terminology: Terminology,
   now: Date,
 ): ClinicalFacts {
+  if (order.hiddenReason) data = { ...data, Condition: { ...data.Condition, complete: false } };
   const patient = data.Patient.items[0];
   const age = ageInYears(patient?.birthDate, now);
   const sex = sexOf(patient?.gender);
@@ -67,7 +77,7 @@ export function deriveFacts(
     orderReference: order.reference,
     age,
     sex,
-    episodeOnset: episode.onset ? new Date(`${episode.onset}T00:00:00Z`) : undefined,
+    newSince: newSince(episode.onset, rules.scope.newFindingWindowDays, now),
   };
 
   const redFlags: RedFlagResult[] = rules.redFlags.flags.map((flag) => ({

@@ -2,6 +2,7 @@ import type { Bundle, CodeableConcept, Condition, ServiceRequest } from 'fhir/r4
 import type { Rules } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
 import { isCountableCondition } from '../fhir/resources.js';
+import { hasReadableShape } from '../fhir/shape.js';
 import type { ClinicalData, InScopeOrder } from './types.js';
 
 const NOT_AN_ORDER = new Set(['entered-in-error', 'revoked', 'completed']);
@@ -12,26 +13,37 @@ export function orderReference(resource: ServiceRequest, fullUrl: string | undef
   return fullUrl;
 }
 
-/** The order's reasons: its codes, and the conditions it points to (contained or in the record). */
-function orderReasons(order: ServiceRequest, data: ClinicalData): CodeableConcept[] {
-  const reasons: CodeableConcept[] = [...(order.reasonCode ?? [])];
-  for (const ref of order.reasonReference ?? []) {
+/**
+ * The order's reasons: its codes, and the conditions it points to (contained, in the draft orders Bundle, or in the record).
+ * A reference that cannot be followed is read by its display; without one, the order hides a reason the check cannot see.
+ */
+function orderReasons(order: ImagingOrder, data: ClinicalData): { reasons: CodeableConcept[]; hidden: boolean } {
+  const reasons: CodeableConcept[] = [...(order.resource.reasonCode ?? [])];
+  let hidden = false;
+  for (const ref of order.resource.reasonReference ?? []) {
     const target = ref.reference;
-    if (!target) continue;
     let condition: Condition | undefined;
-    if (target.startsWith('#')) {
-      const c = order.contained?.find((r) => r.id === target.slice(1));
+    if (target?.startsWith('#')) {
+      const c = order.resource.contained?.find((r) => r.id === target.slice(1));
       if (c?.resourceType === 'Condition') condition = c;
-    } else {
-      const id = target.split('/').pop();
-      condition = data.Condition.items.find((c) => c.id === id);
+    } else if (target) {
+      condition = order.bundled.get(target) ?? data.Condition.items.find((c) => `Condition/${c.id}` === target.split('/').slice(-2).join('/'));
     }
-    if (condition?.code && isCountableCondition(condition, false)) reasons.push(condition.code);
+    if (condition) {
+      if (condition.code && isCountableCondition(condition, false)) reasons.push(condition.code);
+    } else if (ref.display) {
+      reasons.push({ text: ref.display });
+    } else {
+      hidden = true;
+    }
   }
-  return reasons;
+  return { reasons, hidden };
 }
 
-export type ImagingOrder = Omit<InScopeOrder, 'reasons'>;
+export type ImagingOrder = Omit<InScopeOrder, 'reasons' | 'hiddenReason'> & {
+  /** Conditions sent beside the order in draftOrders, by fullUrl and "Condition/<id>". */
+  bundled: Map<string, Condition>;
+};
 
 /**
  * Draft lumbar spine X-ray, CT or MRI orders (CONTRACT section 3, first half). Needs no record data, so a call
@@ -44,6 +56,13 @@ export function lumbarImagingOrders(
   rules: Rules,
   terminology: Terminology,
 ): ImagingOrder[] {
+  const bundled = new Map<string, Condition>();
+  for (const entry of draftOrders.entry ?? []) {
+    const r = entry.resource;
+    if (r?.resourceType !== 'Condition' || !hasReadableShape(r)) continue;
+    if (entry.fullUrl) bundled.set(entry.fullUrl, r);
+    if (r.id) bundled.set(`Condition/${r.id}`, r);
+  }
   const orders: ImagingOrder[] = [];
   for (const entry of draftOrders.entry ?? []) {
     const resource = entry.resource;
@@ -54,7 +73,7 @@ export function lumbarImagingOrders(
     if (selections && !selections.includes(reference) && !(entry.fullUrl && selections.includes(entry.fullUrl))) continue;
     const scope = rules.scope.orders.find((o) => terminology.matchConcept(o.valueSet, resource.code) !== undefined);
     if (!scope) continue;
-    orders.push({ reference, resource, modality: scope.modality });
+    orders.push({ reference, resource, modality: scope.modality, bundled });
   }
   return orders;
 }
@@ -66,10 +85,12 @@ export function lowBackPainOrders(orders: ImagingOrder[], data: ClinicalData, ru
   const patientHasBackPain = data.Condition.items.some((c) => isCountableCondition(c, false) && indicated(c.code));
   const inScope: InScopeOrder[] = [];
   for (const order of orders) {
-    const reasons = orderReasons(order.resource, data);
+    const { reasons, hidden } = orderReasons(order, data);
     // Unknown is not absent: with unreadable conditions and no stated reason, back pain may be the indication.
-    const indicationUnknown = !data.Condition.complete && reasons.length === 0 && (order.resource.reasonReference ?? []).length === 0;
-    if (reasons.some(indicated) || patientHasBackPain || indicationUnknown) inScope.push({ ...order, reasons });
+    const indicationUnknown = (!data.Condition.complete && reasons.length === 0) || hidden;
+    if (reasons.some(indicated) || patientHasBackPain || indicationUnknown) {
+      inScope.push({ reference: order.reference, resource: order.resource, modality: order.modality, reasons, hiddenReason: hidden });
+    }
   }
   return inScope;
 }

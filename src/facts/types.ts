@@ -71,6 +71,8 @@ export interface InScopeOrder {
   modality: Modality;
   /** The order's own reasons; they count as current diagnoses. */
   reasons: CodeableConcept[];
+  /** The order points to a reason the check could not read: its conditions are then not the whole story. */
+  hiddenReason?: boolean;
 }
 
 export interface ClinicalFacts {

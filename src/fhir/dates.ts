@@ -46,3 +46,23 @@ export function durationDays(duration: { value?: number; code?: string; unit?: s
   const factor = perDay[unit];
   return factor === undefined ? undefined : duration.value * factor;
 }
+
+/**
+ * The calendar days a FHIR date or dateTime may mean, as written (a time zone does not move the day): "2026-09" is
+ * 2026-09-01 to 2026-09-30. Comparing the right bound keeps partial dates on the safe side.
+ */
+export function calendarBounds(value: string | undefined): { earliest: string; latest: string } | undefined {
+  const m = value ? /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/.exec(value) : null;
+  if (!m) return undefined;
+  const [year, month, day] = [m[1]!, m[2], m[3]];
+  if (day && month) return { earliest: `${year}-${month}-${day}`, latest: `${year}-${month}-${day}` };
+  if (month) {
+    const last = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
+    return { earliest: `${year}-${month}-01`, latest: `${year}-${month}-${String(last).padStart(2, '0')}` };
+  }
+  return { earliest: `${year}-01-01`, latest: `${year}-12-31` };
+}
+
+export function isoDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}

@@ -6,8 +6,12 @@ export function referenceOf(resource: { resourceType: string; id?: string }): st
   return resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
 }
 
+const STATUS_SYSTEMS = ['http://terminology.hl7.org/CodeSystem/condition-clinical', 'http://terminology.hl7.org/CodeSystem/condition-ver-status'];
+
+/** The status code from the HL7 code system when present, else the first code given. */
 function statusCode(concept: CodeableConcept | undefined): string | undefined {
-  return concept?.coding?.find((c) => c.code)?.code;
+  const codings = concept?.coding ?? [];
+  return (codings.find((c) => c.code && c.system && STATUS_SYSTEMS.includes(c.system)) ?? codings.find((c) => c.code))?.code;
 }
 
 const INACTIVE = new Set(['inactive', 'remission', 'resolved']);
@@ -27,7 +31,11 @@ export function isCountableCondition(c: Condition, anyClinicalStatus: boolean): 
 
 /** When a condition began, as well as the record tells: onset, else when it was recorded. */
 export function conditionStart(c: Condition): Date | undefined {
-  return parseFhirDate(c.onsetDateTime ?? c.onsetPeriod?.start ?? c.recordedDate);
+  return parseFhirDate(conditionStartText(c));
+}
+
+export function conditionStartText(c: Condition): string | undefined {
+  return c.onsetDateTime ?? c.onsetPeriod?.start ?? c.recordedDate;
 }
 
 /** A short human label for a coded concept: its text, a display, or the value set's display. */

@@ -118,10 +118,10 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       const names = [concept.text, ...(concept.coding ?? []).map((c) => c.display)].filter(
         (t): t is string => typeof t === 'string' && t.length > 0,
       );
-      // Ingredient codes say nothing of the route: a name that says "cream" vetoes the code too.
-      if (text?.noneOf && names.some((t) => text.noneOf!.test(t))) return undefined;
       for (const coding of concept.coding ?? []) if (matchCoding(valueSetId, coding)) return coding;
       if (!useText || !text) return undefined;
+      // A code in the set wins over words; words alone must not be vetoed ("cream", "inhaler").
+      if (text.noneOf && names.some((t) => text.noneOf!.test(t))) return undefined;
       for (const t of names) if (text.anyOf.test(t)) return { display: t };
       return undefined;
     },

@@ -150,6 +150,8 @@ export interface ScopeFile {
   episodeValueSets: string[];
   /** Conditions that make the episode radicular (leg pain from a nerve root, or stenosis). */
   radicularValueSets: string[];
+  /** How far back a finding may have begun and still be new to the current episode (S6). */
+  newFindingWindowDays: number;
 }
 
 export interface OrderTemplate {
@@ -173,6 +175,7 @@ export interface CardText {
     checkedHeading: string;
     status: Record<'found' | 'not-found' | 'unknown', string>;
     unreadableNote: string;
+    undatedNote: string;
     askHeading: string;
     adviceHeading: string;
     evidenceHeading: string;

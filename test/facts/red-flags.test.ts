@@ -120,3 +120,61 @@ describe('red flags are found, not found, or unknown', () => {
     expect(facts.categories.find((c) => c.id === 'cauda-equina')?.status).toBe('found');
   });
 });
+
+describe('edge cases found in review', () => {
+  const withDates = (code: string, fields: Record<string, unknown>) => ({ ...condition(code), onsetDateTime: undefined, ...fields }) as any;
+
+  it('adds refills a few days apart into one course', () => {
+    const refills = [120, 90, 60, 30].map((start) => steroid('prednisone 5 MG Oral Tablet', start, 30, 'completed'));
+    expect(statusOf(record({ patient: patient(40), conditions: [lbp()], medications: refills }), 'fracture-risk')).toBe('found');
+  });
+
+  it('does not stretch a short course that is still marked active', () => {
+    const burst = steroid('prednisone 20 MG Oral Tablet', 200, 5, 'active');
+    expect(statusOf(record({ patient: patient(40), conditions: [lbp()], medications: [burst] }), 'fracture-risk')).toBe('not-found');
+  });
+
+  it('lets a steroid product code win over words in the text', () => {
+    const m = steroid('prednisone 10 MG Oral Tablet', 120, 120);
+    m.medicationCodeableConcept = { text: 'for joint pain', coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '312615' }] };
+    expect(statusOf(record({ patient: patient(40), conditions: [lbp()], medications: [m] }), 'fracture-risk')).toBe('found');
+  });
+
+  it('reads an included Medication, and says unknown for one it cannot see', () => {
+    const m = steroid('x', 120, 120);
+    delete m.medicationCodeableConcept;
+    m.medicationReference = { reference: 'Medication/med-9' };
+    const data = record({ patient: patient(40), conditions: [lbp()], medications: [m] });
+    expect(statusOf(data, 'fracture-risk')).toBe('unknown');
+    data.referenced.set('Medication/med-9', { resourceType: 'Medication', id: 'med-9', code: { text: 'predniSONE 5 mg tablet' } });
+    expect(statusOf(data, 'fracture-risk')).toBe('found');
+  });
+
+  it('counts new bladder symptoms when the episode has no date, within the window', () => {
+    expect(statusOf(record({ patient: patient(40), conditions: [condition('R33.9', { onsetDaysAgo: 40 })] }), 'cauda-equina')).toBe('found');
+    expect(statusOf(record({ patient: patient(40), conditions: [condition('R33.9', { onsetDaysAgo: 200 })] }), 'cauda-equina')).toBe('not-found');
+  });
+
+  it('reads partial dates at their last possible day and time zones by the written day', () => {
+    const lbpSep20 = withDates('M54.50', { onsetDateTime: '2026-09-20' });
+    expect(statusOf(record({ patient: patient(40), conditions: [lbpSep20, withDates('R33.9', { onsetDateTime: '2026-09' })] }), 'cauda-equina')).toBe('found');
+    expect(statusOf(record({ patient: patient(40), conditions: [lbpSep20, withDates('R33.9', { onsetDateTime: '2026-09-20T08:00:00+10:00' })] }), 'cauda-equina')).toBe('found');
+    expect(statusOf(record({ patient: patient(40), conditions: [lbpSep20, withDates('R33.9', { onsetDateTime: '2026-09-19' })] }), 'cauda-equina')).toBe('not-found');
+  });
+
+  it('does not call the incontinence of a chronic back pain new (S6)', () => {
+    const data = record({ patient: patient(40), conditions: [withDates('M54.50', { onsetDateTime: '2015-03-01' }), withDates('N39.41', { onsetDateTime: '2019-06-01' })] });
+    expect(statusOf(data, 'cauda-equina')).toBe('not-found');
+  });
+
+  it('reads the HL7 status coding first when a local one comes before it', () => {
+    const c = condition('Z85.3');
+    c.verificationStatus = { coding: [{ system: 'urn:local', code: 'x' }, { system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'refuted' }] };
+    expect(statusOf(record({ patient: patient(40), conditions: [lbp(), c] }), 'cancer-history')).toBe('not-found');
+  });
+
+  it('says unknown when radicular pain has no date: how long it lasted cannot be told', () => {
+    const undated = withDates('M54.16', {});
+    expect(statusOf(record({ patient: patient(40), conditions: [undated] }), 'radicular-persistent')).toBe('unknown');
+  });
+});
