@@ -48,6 +48,13 @@ describe('red flags on the order itself', () => {
   });
 });
 
+describe('conditions in every US Core category', () => {
+  it('finds a red flag recorded as a health concern', async () => {
+    const r = await recommendation([patient(40), condition('M54.50', { onsetDaysAgo: 5 }), condition('C50.911', { category: 'health-concern' })], [mri()]);
+    expect(r.code).toBe('imaging-urgent');
+  });
+});
+
 describe('codes outside the value sets', () => {
   it('finds cancer named in a SNOMED CT display the value set does not list', async () => {
     const prostate = { ...condition('399068003', { system: 'http://snomed.info/sct' }), code: { coding: [{ system: 'http://snomed.info/sct', code: '399068003', display: 'Malignant tumor of prostate' }] } };
