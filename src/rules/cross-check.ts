@@ -1,14 +1,6 @@
 import Mustache from 'mustache';
-import type { Criterion, Rules } from './types.js';
+import { RECOMMENDATION_CODES, type Criterion, type Rules } from './types.js';
 
-const RECOMMENDATION_CODES = [
-  'imaging-urgent',
-  'imaging-appropriate',
-  'red-flags-unverified',
-  'imaging-xray-first',
-  'imaging-deferred',
-  'imaging-not-indicated',
-] as const;
 
 function criterionValueSets(c: Criterion): string[] {
   if ('all' in c) return c.all.flatMap(criterionValueSets);

@@ -90,13 +90,16 @@ export interface RedFlagsFile {
   alwaysAsk: string[];
 }
 
-export type RecommendationCode =
-  | 'imaging-urgent'
-  | 'imaging-appropriate'
-  | 'red-flags-unverified'
-  | 'imaging-xray-first'
-  | 'imaging-deferred'
-  | 'imaging-not-indicated';
+/** CONTRACT section 4, in its order of precedence. */
+export const RECOMMENDATION_CODES = [
+  'imaging-urgent',
+  'imaging-appropriate',
+  'red-flags-unverified',
+  'imaging-xray-first',
+  'imaging-deferred',
+  'imaging-not-indicated',
+] as const;
+export type RecommendationCode = (typeof RECOMMENDATION_CODES)[number];
 
 export type PamaRating = 'appropriate' | 'not-appropriate' | 'no-criteria-apply';
 export type Indicator = 'info' | 'warning' | 'critical';

@@ -2,16 +2,10 @@
  * The CDS Hooks 2.0 response rules a machine can check (spec invariants cds-resp-1..6 and the JSON rules),
  * plus this project's contract (CONTRACT section 4). Returns every violation, so a failing test shows all of them.
  */
+import { RECOMMENDATION_CODES } from '../../src/rules/types.js';
+
 const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
-const CODES = new Set([
-  'imaging-urgent',
-  'imaging-appropriate',
-  'red-flags-unverified',
-  'imaging-xray-first',
-  'imaging-deferred',
-  'imaging-not-indicated',
-  'patient-conversation',
-]);
+const CODES = new Set<string>([...RECOMMENDATION_CODES, 'patient-conversation']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function emptyValues(value: unknown, path: string, out: string[]): void {
