@@ -5,7 +5,7 @@ import type { Assessment, CategoryResult, RedFlagResult } from '../facts/types.j
 import type { CdsAction, CdsCard, CdsSuggestion } from '../cds-hooks/types.js';
 import type { CardContext } from './card-context.js';
 import { evidenceSection } from './evidence-links.js';
-import { withoutEmpty } from './system-actions.js';
+import { withoutEmpty } from '../fhir/without-empty.js';
 import { escapeMarkdown, fill, fitSummary, lowerFirst } from './template.js';
 
 export const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';

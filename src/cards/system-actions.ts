@@ -2,29 +2,11 @@ import type { Extension, ServiceRequest } from 'fhir/r4.js';
 import type { LoadedRules } from '../rules/load-rules.js';
 import type { Assessment } from '../facts/types.js';
 import type { CdsAction } from '../cds-hooks/types.js';
+import { withoutEmpty } from '../fhir/without-empty.js';
 
 /** Argonaut CDS Hooks for PAMA: the rating extension the CDS Hooks sandbox reads (CONTRACT section 7). */
 export const PAMA_RATING_EXTENSION = 'http://fhir.org/argonaut/Extension/pama-rating';
 export const PAMA_RATING_SYSTEM = 'http://fhir.org/argonaut/CodeSystem/pama-rating';
-
-/**
- * A copy without null, empty strings, arrays or objects, which neither FHIR nor CDS Hooks allow (the CDS Hooks sandbox
- * sends `reasonCode: []`). Request depth is bounded before this runs.
- */
-export function withoutEmpty<T>(value: T): T | undefined {
-  if (value === null || value === '') return undefined;
-  if (Array.isArray(value)) {
-    const items = value.map(withoutEmpty).filter((v) => v !== undefined);
-    return (items.length > 0 ? items : undefined) as T | undefined;
-  }
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as object)
-      .map(([k, v]) => [k, withoutEmpty(v)] as const)
-      .filter(([, v]) => v !== undefined);
-    return (entries.length > 0 ? Object.fromEntries(entries) : undefined) as T | undefined;
-  }
-  return value;
-}
 
 /** An `update` of the draft order that records the appropriateness rating. */
 export function ratingAction(a: Assessment, rules: LoadedRules): CdsAction {
