@@ -77,20 +77,68 @@ function toMedication(m: { name: string; start: number; length: number; status: 
   };
 }
 
-/** A major red flag as the record would show it; each must make the call imaging-urgent on its own. */
-const majorFlagArb: fc.Arbitrary<MajorFlag> = fc.oneof<fc.Arbitrary<MajorFlag>[]>(
-  fc.constant({ name: 'cauda equina syndrome', conditions: [{ code: 'G83.4', onset: 3 }], temperature: undefined }),
-  fc.constant({ name: 'new urinary retention', conditions: [{ code: 'R33.9', onset: 2 }], temperature: undefined }),
-  fc.constant({ name: 'new faecal incontinence', conditions: [{ code: 'R15.9', onset: 1 }], temperature: undefined }),
-  fc.constant({ name: 'new foot drop', conditions: [{ code: 'M21.371', onset: 4 }], temperature: undefined }),
-  fc.constantFrom('Z85.3', 'C50.911', 'C79.51', 'C4A.9', 'D05.10').map((code) => ({ name: `malignancy ${code}`, conditions: [{ code, onset: 3000, clinical: 'resolved' }], temperature: undefined })),
-  fc.constantFrom('M46.26', 'G06.1', 'M46.47').map((code) => ({ name: `spinal infection ${code}`, conditions: [{ code }], temperature: undefined })),
-  fc.record({ risk: fc.constantFrom('F11.20', 'B20', 'Z79.52', 'D84.9'), t: fc.double({ min: 38.0, max: 41, noNaN: true }), f: fc.boolean() }).map(
-    ({ risk, t, f }) => ({ name: `fever ${t.toFixed(1)} with ${risk}`, conditions: [{ code: risk }], temperature: { celsius: Math.ceil(t * 10) / 10 + (f ? 0.6 : 0), fahrenheit: f } }),
+/**
+ * A major red flag as an EHR might send it: an ICD-10-CM code, a code outside the value sets with a display that names it,
+ * or text alone; active or already resolved where that still counts; in the record, as the order's reason, or as a
+ * Condition contained in the order. Each must make the call imaging-urgent on its own.
+ */
+interface FlagCondition {
+  code: string;
+  name: string;
+  onset?: number;
+  /** Still counts when marked resolved (a history of cancer, a new retention already catheterised). */
+  resolvedCounts: boolean;
+  /** Its value set has no word list, so it is only recognised by code. */
+  codeOnly?: boolean;
+}
+interface MajorFlag {
+  name: string;
+  conditions: FlagCondition[];
+  temperature?: { celsius: number; fahrenheit: boolean };
+}
+
+const FLAGS: FlagCondition[] = [
+  { code: 'G83.4', name: 'Cauda equina syndrome', onset: 3, resolvedCounts: false },
+  { code: 'R33.9', name: 'Retention of urine', onset: 2, resolvedCounts: true },
+  { code: 'R15.9', name: 'Full incontinence of feces', onset: 1, resolvedCounts: true },
+  { code: 'M21.371', name: 'Foot drop, right foot', onset: 4, resolvedCounts: true },
+  { code: 'Z85.3', name: 'Personal history of malignant neoplasm of breast', onset: 3000, resolvedCounts: true },
+  { code: 'C50.911', name: 'Malignant neoplasm of right female breast', onset: 3000, resolvedCounts: true },
+  { code: 'C79.51', name: 'Secondary malignant neoplasm of bone', resolvedCounts: true },
+  { code: 'C4A.9', name: 'Merkel cell carcinoma, unspecified', resolvedCounts: true },
+  { code: 'D05.10', name: 'Intraductal carcinoma in situ of breast', resolvedCounts: true },
+  { code: 'M46.26', name: 'Osteomyelitis of vertebra, lumbar region', resolvedCounts: false },
+  { code: 'G06.1', name: 'Intraspinal abscess and granuloma', resolvedCounts: false },
+  { code: 'M46.47', name: 'Discitis, unspecified, lumbosacral region', resolvedCounts: false },
+];
+const FEVER_RISKS: FlagCondition[] = [
+  { code: 'F11.20', name: 'Opioid dependence, uncomplicated', resolvedCounts: true },
+  { code: 'B20', name: 'Human immunodeficiency virus [HIV] disease', resolvedCounts: false },
+  { code: 'D84.9', name: 'Immunodeficiency, unspecified', resolvedCounts: false },
+  { code: 'Z79.52', name: 'Long term (current) use of systemic steroids', resolvedCounts: false, codeOnly: true },
+];
+
+const majorFlagArb: fc.Arbitrary<MajorFlag> = fc.oneof(
+  fc.constantFrom(...FLAGS).map((c) => ({ name: c.name, conditions: [c] })),
+  fc.record({ risk: fc.constantFrom(...FEVER_RISKS), t: fc.double({ min: 38.0, max: 41, noNaN: true }), f: fc.boolean() }).map(
+    ({ risk, t, f }) => ({ name: `fever ${t.toFixed(1)} with ${risk.name}`, conditions: [risk], temperature: { celsius: Math.ceil(t * 10) / 10 + (f ? 0.6 : 0), fahrenheit: f } }),
   ),
 );
+const flagFormArb = fc.record({
+  coding: fc.constantFrom('icd', 'display', 'text'),
+  resolved: fc.boolean(),
+  where: fc.constantFrom('record', 'record', 'reasonCode', 'contained'),
+});
+type FlagForm = typeof flagFormArb extends fc.Arbitrary<infer T> ? T : never;
 
-const UNREADABLE_KEYS = ['patient', 'problemList', 'encounterDiagnoses', 'temperature', 'medications'];
+function flagConcept(c: FlagCondition, form: FlagForm) {
+  if (form.coding === 'icd' || c.codeOnly) return { coding: [{ system: ICD, code: c.code, display: c.name }] };
+  // A code the value sets do not list (a SNOMED CT descendant, a local code): only its name says what it is.
+  if (form.coding === 'display') return { coding: [{ system: 'http://snomed.info/sct', code: '900000000000', display: c.name }] };
+  return { text: c.name };
+}
+
+const UNREADABLE_KEYS = ['patient', 'conditions', 'temperature', 'medications'];
 const OUTCOME: FhirResource = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'EHR timeout' }] };
 
 const patientArb = fc.record({
@@ -106,23 +154,31 @@ const patientArb = fc.record({
 });
 
 type Generated = typeof patientArb extends fc.Arbitrary<infer T> ? T : never;
-interface MajorFlag {
-  name: string;
-  conditions: ReadonlyArray<{ code: string; onset?: number; clinical?: string }>;
-  temperature?: { celsius: number; fahrenheit: boolean };
-}
 
-function buildRequest(g: Generated, flag?: MajorFlag) {
+function buildRequest(g: Generated, flag?: MajorFlag, form?: FlagForm) {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p1', gender: g.gender as 'male', ...(g.age !== undefined ? { birthDate: `${2026 - g.age}-01-01` } : {}) },
     ...g.noise.map((c, i) => toCondition(c, i)),
     ...g.temps.map((t, i) => temperature(i, Math.round(t.c * 10) / 10, t.days, false)),
     ...g.meds.map(toMedication),
   ];
-  if (flag) {
-    flag.conditions.forEach((c, i) =>
-      resources.push(toCondition({ code: c.code, onset: c.onset, clinical: c.clinical ?? 'active', verification: 'confirmed', category: 'encounter-diagnosis' }, i, 'flag')),
-    );
+  const reasonCode: any[] = g.lbpOnOrder ? [{ coding: [{ system: 'http://snomed.info/sct', code: '279039007' }] }] : [];
+  const contained: any[] = [];
+  const reasonReference: any[] = [];
+  if (flag && form) {
+    flag.conditions.forEach((c, i) => {
+      const status = form.resolved && c.resolvedCounts ? 'resolved' : 'active';
+      const condition = {
+        ...toCondition({ code: c.code, onset: c.onset, clinical: status, verification: 'confirmed', category: 'encounter-diagnosis' }, i, 'flag'),
+        code: flagConcept(c, form),
+      };
+      if (form.where === 'record') resources.push(condition);
+      else if (form.where === 'reasonCode') reasonCode.push(condition.code);
+      else {
+        contained.push({ ...condition, id: `reason${i}` });
+        reasonReference.push({ reference: `#reason${i}` });
+      }
+    });
     if (flag.temperature) resources.push(temperature(99, flag.temperature.celsius, 1, flag.temperature.fahrenheit));
   }
   const order = {
@@ -132,13 +188,17 @@ function buildRequest(g: Generated, flag?: MajorFlag) {
     intent: 'order' as const,
     subject: { reference: 'Patient/p1' },
     code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: CPT[g.modality]! }] },
-    ...(g.lbpOnOrder ? { reasonCode: [{ coding: [{ system: 'http://snomed.info/sct', code: '279039007' }] }] } : {}),
+    ...(reasonCode.length ? { reasonCode } : {}),
+    ...(contained.length ? { contained, reasonReference } : {}),
   };
-  const prefetch = Object.fromEntries(g.unreadable.map((k) => [k, OUTCOME] as const));
-  // A flag the EHR could not send is not in the data; keep the flag's conditions readable through one key.
-  if (flag && prefetch.encounterDiagnoses) delete prefetch.encounterDiagnoses;
-  if (flag?.temperature && prefetch.temperature) delete prefetch.temperature;
-  return requestFor(g.hook, { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) }, [order], { prefetch });
+  const request = requestFor(g.hook, { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) }, [order as any]);
+  // Unreadable data as EHRs send it: the Patient read fails outright; a search returns what it had and an error outcome.
+  for (const key of g.unreadable) {
+    const value = request.prefetch![key] as any;
+    if (key === 'patient' || !value || value.resourceType !== 'Bundle') request.prefetch![key] = OUTCOME;
+    else value.entry = [...(value.entry ?? []), { resource: OUTCOME, search: { mode: 'outcome' } }];
+  }
+  return request;
 }
 
 async function call(request: ReturnType<typeof buildRequest>) {
@@ -153,10 +213,10 @@ async function call(request: ReturnType<typeof buildRequest>) {
 describe('clinical safety invariant (property-based)', () => {
   it('a major red flag in the data always gives imaging-urgent, never advice against imaging', async () => {
     await fc.assert(
-      fc.asyncProperty(patientArb, majorFlagArb, async (g, flag) => {
+      fc.asyncProperty(patientArb, majorFlagArb, flagFormArb, async (g, flag, form) => {
         // In scope by its reason, so the flag is the only thing that decides.
-        const { body, codes } = await call(buildRequest({ ...(g as Generated), lbpOnOrder: true }, flag));
-        expect(codes, flag.name).toEqual(['imaging-urgent']);
+        const { body, codes } = await call(buildRequest({ ...g, lbpOnOrder: true }, flag, form));
+        expect(codes, `${flag.name} as ${JSON.stringify(form)}`).toEqual(['imaging-urgent']);
         expect(body.cards.some((c: any) => c.source.topic.code === 'patient-conversation')).toBe(false);
       }),
       { numRuns: 250 },
@@ -166,7 +226,7 @@ describe('clinical safety invariant (property-based)', () => {
   it('data that could not be read never gives advice against imaging', async () => {
     await fc.assert(
       fc.asyncProperty(patientArb.filter((g) => g.unreadable.length > 0), async (g) => {
-        const { codes } = await call(buildRequest(g as Generated));
+        const { codes } = await call(buildRequest(g));
         for (const code of codes) expect(ADVISES_AGAINST.has(code), `${code} with unreadable ${g.unreadable.join(',')}`).toBe(false);
         // An order with back pain on it is always in scope, so the check must answer.
         if (g.lbpOnOrder) expect(codes).toHaveLength(1);
@@ -178,7 +238,7 @@ describe('clinical safety invariant (property-based)', () => {
   it('every generated call answers with exactly one recommendation card per in-scope order and valid cards', async () => {
     await fc.assert(
       fc.asyncProperty(patientArb, async (g) => {
-        const { codes } = await call(buildRequest(g as Generated));
+        const { codes } = await call(buildRequest(g));
         if (g.lbpOnOrder) expect(codes).toHaveLength(1);
         else expect(codes.length).toBeLessThanOrEqual(1);
       }),

@@ -43,7 +43,7 @@ function categoryLine(cat: CategoryResult, rules: LoadedRules): string {
     const shown = cat.flags
       .filter((f) => f.status === 'found')
       .map((f) => {
-        const from = f.sources.map((s) => escapeMarkdown(s.display)).filter(Boolean);
+        const from = [...new Set(f.sources.map((s) => escapeMarkdown(s.display)).filter(Boolean))];
         return from.length > 0 ? `${f.label} (${from.join('; ')})` : f.label;
       });
     return `- ${cat.label}: ${status}: ${shown.join('; ')}`;

@@ -9,7 +9,7 @@ import { recommendationCard } from '../cards/recommendation-card.js';
 import { conversationCard } from '../cards/conversation-card.js';
 import { ratingAction } from '../cards/system-actions.js';
 import type { CardContext } from '../cards/card-context.js';
-import { resolvePrefetch } from './prefetch.js';
+import { conditionsInDraftOrders, resolvePrefetch } from './prefetch.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsAction, CdsCard, CdsResponse, HookRequest } from './types.js';
 import { validateHookRequest } from './validate-request.js';
@@ -50,6 +50,9 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   if (prefetch.absentKeys.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(prefetch.absentKeys);
   summary.unreadableKeys = prefetch.unreadableKeys;
 
+  // Conditions the EHR sends beside the orders (diagnoses entered with them) are part of the record.
+  const bundled = conditionsInDraftOrders(context.draftOrders, context.patientId);
+  if (bundled.length > 0) prefetch.data.Condition.items.push(...bundled);
   const orders = lowBackPainOrders(imaging, prefetch.data, rules, rules.terminology);
   const now = deps.now();
   const assessments: Assessment[] = [];

@@ -1,4 +1,4 @@
-import type { Bundle, FhirResource } from 'fhir/r4.js';
+import type { Bundle, Condition, FhirResource } from 'fhir/r4.js';
 import { DATA_KINDS, type ClinicalData, type DataKind } from '../facts/types.js';
 import { hasReadableShape } from '../fhir/shape.js';
 import type { CatalogEntry } from './service-catalog.js';
@@ -111,16 +111,12 @@ export function resolvePrefetch(request: HookRequest, service: CatalogEntry): Pr
       unreadableKeys.push({ key, reason: problem });
     }
   }
-  // The same resource can come through two keys (problem list and encounter diagnoses).
-  for (const kind of DATA_KINDS) {
-    const seen = new Set<string>();
-    const slice = data[kind] as { items: FhirResource[] };
-    slice.items = slice.items.filter((r) => {
-      if (!r.id) return true;
-      if (seen.has(r.id)) return false;
-      seen.add(r.id);
-      return true;
-    });
-  }
   return { data, absentKeys, unreadableKeys };
+}
+
+/** Conditions sent in context.draftOrders for this patient, readable ones only. */
+export function conditionsInDraftOrders(draftOrders: Bundle, patientId: string): Condition[] {
+  return (draftOrders.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is Condition => r?.resourceType === 'Condition' && hasReadableShape(r) && belongsTo(r, patientId));
 }

@@ -3,6 +3,7 @@ import type { Criterion, NumberTest, RecencyTest } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
 import { addDays, calendarBounds, daysBetween, durationDays, isoDay, parseFhirDate } from '../fhir/dates.js';
 import { conceptLabel, conditionStart, conditionStartText, isCountableCondition, referenceOf } from '../fhir/resources.js';
+import { hasReadableShape } from '../fhir/shape.js';
 import { toUnit } from '../fhir/units.js';
 import type { ClinicalData, CriterionResult, DataKind, FindingSource, Sex } from './types.js';
 
@@ -91,7 +92,7 @@ export function evaluateCriterion(criterion: Criterion, ctx: CriteriaContext): C
 
 function matchingConditions(valueSet: string, anyClinicalStatus: boolean, ctx: CriteriaContext): Condition[] {
   return ctx.data.Condition.items.filter(
-    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code, true) !== undefined,
+    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code, { byName: true }) !== undefined,
   );
 }
 
@@ -100,12 +101,14 @@ function conditionCriterion(
   ctx: CriteriaContext,
 ): CriterionResult {
   const sources: FindingSource[] = [];
-  for (const c of matchingConditions(spec.valueSet, spec.anyClinicalStatus ?? false, ctx)) {
+  // A recent finding counts even when already marked resolved (a catheterised retention is still a new retention).
+  const anyStatus = spec.anyClinicalStatus ?? spec.recent !== undefined;
+  for (const c of matchingConditions(spec.valueSet, anyStatus, ctx)) {
     if (!isRecent(conditionStartText(c), spec.recent, ctx)) continue;
     sources.push({ reference: referenceOf(c), display: conceptLabel(c.code, ctx.terminology, spec.valueSet) });
   }
   for (const reason of ctx.orderReasons) {
-    if (ctx.terminology.matchConcept(spec.valueSet, reason, true)) {
+    if (ctx.terminology.matchConcept(spec.valueSet, reason, { byName: true })) {
       sources.push({ reference: ctx.orderReference, display: `order reason: ${conceptLabel(reason, ctx.terminology, spec.valueSet)}` });
     }
   }
@@ -154,6 +157,7 @@ function medicationConcept(m: MedicationRequest, ctx: CriteriaContext): Codeable
     : ref
       ? ctx.data.referenced.get(ref.split('/').slice(-2).join('/'))
       : undefined;
+  if (target && !hasReadableShape(target)) return undefined;
   if (target?.resourceType === 'Medication') {
     // Ingredients carry the active substance when the product code is a local one.
     const ingredientCodings = (target.ingredient ?? []).flatMap((i) => i.itemCodeableConcept?.coding ?? []);
@@ -209,7 +213,7 @@ function medicationCriterion(
       inconclusive = true;
       continue;
     }
-    if (!ctx.terminology.matchConcept(spec.valueSet, concept, true)) continue;
+    if (!ctx.terminology.matchConcept(spec.valueSet, concept, { byName: true })) continue;
     const course = courseOf(m, concept, ctx.now);
     if (!course) inconclusive = true;
     else courses.push(course);

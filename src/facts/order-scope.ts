@@ -25,12 +25,13 @@ function orderReasons(order: ImagingOrder, data: ClinicalData): { reasons: Codea
     let condition: Condition | undefined;
     if (target?.startsWith('#')) {
       const c = order.resource.contained?.find((r) => r.id === target.slice(1));
-      if (c?.resourceType === 'Condition') condition = c;
+      if (c?.resourceType === 'Condition' && hasReadableShape(c)) condition = c;
     } else if (target) {
       condition = order.bundled.get(target) ?? data.Condition.items.find((c) => `Condition/${c.id}` === target.split('/').slice(-2).join('/'));
     }
     if (condition) {
-      if (condition.code && isCountableCondition(condition, false)) reasons.push(condition.code);
+      // The criteria judge clinical status (a resolved cancer still counts); only errors are dropped here.
+      if (condition.code && isCountableCondition(condition, true)) reasons.push(condition.code);
     } else if (ref.display) {
       reasons.push({ text: ref.display });
     } else {

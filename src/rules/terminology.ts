@@ -4,11 +4,15 @@ import type { CodeSystemDef, Normalisation, ValueSetDef, ValueSetPart } from './
 /** Answers "is this coding in that value set?" for the value sets of one rules version. */
 export interface Terminology {
   matchCoding(valueSetId: string, coding: Coding): boolean;
-  /** The first coding of the concept that is in the value set; with `useText`, a text match yields a synthetic coding. */
-  matchConcept(valueSetId: string, concept: CodeableConcept | undefined, useText?: boolean): Coding | undefined;
+  /**
+   * The first coding of the concept that is in the value set. With `byName`, a value set that has `text` also matches the
+   * concept's text and displays (codes it does not list: SNOMED CT descendants, local codes, text-only entries).
+   */
+  matchConcept(valueSetId: string, concept: CodeableConcept | undefined, options?: { byName?: boolean }): Coding | undefined;
   /** The display the value set gives for a code, if any. */
   displayOf(valueSetId: string, coding: Coding): string | undefined;
-  has(valueSetId: string): boolean;
+  /** Whether the concept says anything the service can read: a coding in a known code system, or a name. */
+  isInterpretable(concept: CodeableConcept | undefined): boolean;
 }
 
 interface CompiledPart {
@@ -24,6 +28,11 @@ interface CompiledValueSet {
   text?: { anyOf: RegExp; noneOf?: RegExp };
 }
 
+/** Names are compared in lower case with hyphens and runs of spaces as one space: "Foot-drop" reads as "foot drop". */
+function normaliseName(name: string): string {
+  return name.toLowerCase().replace(/[-\s]+/g, ' ').trim();
+}
+
 function normaliser(kind: Normalisation): (code: string) => string {
   switch (kind) {
     case 'exact':
@@ -35,9 +44,13 @@ function normaliser(kind: Normalisation): (code: string) => string {
   }
 }
 
-function wordPattern(words: string[]): RegExp {
-  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`\\b(?:${escaped.join('|')})`, 'i');
+/**
+ * Words match anywhere in a name ("carcinoma" finds "adenocarcinoma"); `wholeWords` only as whole words ("ca", "mets").
+ */
+function namePattern(words: string[], wholeWords: string[] = []): RegExp | undefined {
+  const escape = (w: string) => normaliseName(w).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const parts = [...words.map(escape), ...wholeWords.map((w) => `\\b${escape(w)}\\b`)];
+  return parts.length > 0 ? new RegExp(parts.join('|'), 'i') : undefined;
 }
 
 export function createTerminology(codeSystems: Record<string, CodeSystemDef>, valueSets: Iterable<ValueSetDef>): Terminology {
@@ -47,8 +60,15 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
     normalise.set(key, normaliser(def.normalise));
     for (const uri of def.uris) systemByUri.set(uri, key);
   }
-  // A value set may name a system by its full URI; an unknown URI is compared exactly.
-  const systemKey = (system: string): string => systemByUri.get(system) ?? system;
+  const prefixes = Object.entries(codeSystems).flatMap(([key, def]) => (def.uriPrefixes ?? []).map((p) => [p, key] as const));
+  // A value set may name a system by its full URI. Coding systems are matched exactly, without a trailing slash, or by a
+  // declared prefix (SNOMED CT editions: http://snomed.info/sct/731000124108); an unknown URI stays itself.
+  const systemKey = (system: string): string => {
+    const exact = systemByUri.get(system) ?? systemByUri.get(system.replace(/\/+$/, ''));
+    if (exact) return exact;
+    return prefixes.find(([p]) => system.startsWith(p))?.[1] ?? system;
+  };
+  const knownSystem = (system: string | undefined): boolean => Boolean(system) && Boolean(codeSystems[systemKey(system!)]);
   const norm = (key: string, code: string): string => (normalise.get(key) ?? normaliser('exact'))(code);
 
   function compileParts(parts: ValueSetPart[] | undefined, displays?: Map<string, string>): Map<string, CompiledPart> {
@@ -80,7 +100,7 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       exclude: compileParts(vs.exclude),
       displays,
       text: vs.text
-        ? { anyOf: wordPattern(vs.text.anyOf), noneOf: vs.text.noneOf?.length ? wordPattern(vs.text.noneOf) : undefined }
+        ? { anyOf: namePattern(vs.text.anyOf, vs.text.wholeWords)!, noneOf: vs.text.noneOf?.length ? namePattern(vs.text.noneOf) : undefined }
         : undefined,
     });
   }
@@ -112,17 +132,19 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
 
   return {
     matchCoding,
-    matchConcept(valueSetId, concept, useText = false) {
+    matchConcept(valueSetId, concept, options = {}) {
       if (!concept) return undefined;
+      for (const coding of concept.coding ?? []) if (matchCoding(valueSetId, coding)) return coding;
       const text = get(valueSetId).text;
+      if (!options.byName || !text) return undefined;
       const names = [concept.text, ...(concept.coding ?? []).map((c) => c.display)].filter(
         (t): t is string => typeof t === 'string' && t.length > 0,
       );
-      for (const coding of concept.coding ?? []) if (matchCoding(valueSetId, coding)) return coding;
-      if (!useText || !text) return undefined;
-      // A code in the set wins over words; words alone must not be vetoed ("cream", "inhaler").
-      if (text.noneOf && names.some((t) => text.noneOf!.test(t))) return undefined;
-      for (const t of names) if (text.anyOf.test(t)) return { display: t };
+      // A veto word cancels only the name it appears in ("CES - rule out" does not cancel "Cauda equina syndrome").
+      for (const name of names) {
+        const n = normaliseName(name);
+        if (text.anyOf.test(n) && !text.noneOf?.test(n)) return { display: name };
+      }
       return undefined;
     },
     displayOf(valueSetId, coding) {
@@ -130,6 +152,10 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       const key = systemKey(coding.system);
       return get(valueSetId).displays.get(`${key}|${norm(key, coding.code)}`);
     },
-    has: (id) => compiled.has(id),
+    isInterpretable(concept) {
+      if (!concept) return false;
+      if (concept.text?.trim()) return true;
+      return (concept.coding ?? []).some((c) => (c.code && knownSystem(c.system)) || Boolean(c.display?.trim()));
+    },
   };
 }

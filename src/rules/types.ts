@@ -7,6 +7,8 @@ export type Normalisation = 'exact' | 'uppercase' | 'strip-dots-uppercase';
 
 export interface CodeSystemDef {
   uris: string[];
+  /** URIs that start with one of these mean this system too (SNOMED CT editions). */
+  uriPrefixes?: string[];
   normalise: Normalisation;
 }
 
@@ -30,7 +32,7 @@ export interface ValueSetDef {
   notes?: string[];
   include: ValueSetPart[];
   exclude?: ValueSetPart[];
-  text?: { anyOf: string[]; noneOf?: string[] };
+  text?: { anyOf: string[]; wholeWords?: string[]; noneOf?: string[] };
 }
 
 /** A comparison on a number; every bound given must hold. */

@@ -83,15 +83,15 @@ describe('bad requests get a clear OperationOutcome and the right status', () =>
 
   it('412 when a needed prefetch key is absent and there is no fhirServer', async () => {
     const body = valid();
-    delete body.prefetch.problemList;
+    delete body.prefetch.conditions;
     const r = await post(SELECT, body);
     expect(r.status).toBe(412);
-    expectOutcome(r.body, /problemList/);
+    expectOutcome(r.body, /conditions/);
   });
 
   it('200 with an unverified card when the key is absent but a fhirServer is given', async () => {
     const body = valid();
-    delete body.prefetch.problemList;
+    delete body.prefetch.conditions;
     body.fhirServer = 'https://ehr.example.org/fhir';
     const r = await post(SELECT, body);
     expect(r.status).toBe(200);

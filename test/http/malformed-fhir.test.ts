@@ -44,19 +44,19 @@ describe('malformed FHIR never crashes the call', () => {
   });
 
   it.each([
-    ['Bundle.entry an object', (b: any) => { b.prefetch.encounterDiagnoses.entry = {}; }],
-    ['Bundle.link an object', (b: any) => { b.prefetch.encounterDiagnoses.link = { relation: 'next' }; }],
-    ['OperationOutcome without issue', (b: any) => { b.prefetch.problemList = { resourceType: 'OperationOutcome' }; }],
-    ['clinicalStatus.coding an object', (b: any) => { b.prefetch.encounterDiagnoses.entry[0].resource.clinicalStatus.coding = {}; }],
-    ['condition code.coding a string', (b: any) => { b.prefetch.encounterDiagnoses.entry[0].resource.code.coding = 'M54.50'; }],
+    ['Bundle.entry an object', (b: any) => { b.prefetch.conditions.entry = {}; }],
+    ['Bundle.link an object', (b: any) => { b.prefetch.conditions.link = { relation: 'next' }; }],
+    ['OperationOutcome without issue', (b: any) => { b.prefetch.conditions = { resourceType: 'OperationOutcome' }; }],
+    ['clinicalStatus.coding an object', (b: any) => { b.prefetch.conditions.entry[0].resource.clinicalStatus.coding = {}; }],
+    ['condition code.coding a string', (b: any) => { b.prefetch.conditions.entry[0].resource.code.coding = 'M54.50'; }],
     ['birthDate a number', (b: any) => { b.prefetch.patient.birthDate = 1986; }],
     ['dosageInstruction not an array', (b: any) => { b.prefetch.medications.entry[0].resource.dosageInstruction = {}; }],
     ['valueQuantity.code a number', (b: any) => { b.prefetch.temperature.entry[0].resource.valueQuantity.code = 5; }],
     ['a Patient for another patient', (b: any) => { b.prefetch.patient.id = 'someone-else'; }],
     ['an entry without resource', (b: any) => { b.prefetch.medications.entry.push({ fullUrl: 'x' }); }],
-    ['a warning OperationOutcome entry', (b: any) => { b.prefetch.encounterDiagnoses.entry.push({ resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'warning', code: 'incomplete' }] } }); }],
-    ['fewer entries than the total', (b: any) => { b.prefetch.encounterDiagnoses.total = 250; }],
-    ['a batch-response wrapper', (b: any) => { b.prefetch.problemList = { resourceType: 'Bundle', type: 'batch-response', entry: [{ resource: b.prefetch.problemList }] }; }],
+    ['a warning OperationOutcome entry', (b: any) => { b.prefetch.conditions.entry.push({ resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'warning', code: 'incomplete' }] } }); }],
+    ['fewer entries than the total', (b: any) => { b.prefetch.conditions.total = 250; }],
+    ['a batch-response wrapper', (b: any) => { b.prefetch.conditions = { resourceType: 'Bundle', type: 'batch-response', entry: [{ resource: b.prefetch.conditions }] }; }],
     ['an unexpected resource type', (b: any) => { b.prefetch.temperature = { resourceType: 'Jane Doe DOB 1960' }; }],
   ])('%s: 200, and never advice against imaging', async (_name, mutate) => {
     const b = base();

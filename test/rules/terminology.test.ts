@@ -52,8 +52,8 @@ describe('value set matching', () => {
   it('falls back to text only when asked, and honours words that veto it', () => {
     const tablet = { text: 'predniSONE 5 MG Oral Tablet' };
     expect(t.matchConcept('steroids', tablet)).toBeUndefined();
-    expect(t.matchConcept('steroids', tablet, true)).toEqual({ display: 'predniSONE 5 MG Oral Tablet' });
-    expect(t.matchConcept('steroids', { text: 'prednisone inhaler' }, true)).toBeUndefined();
+    expect(t.matchConcept('steroids', tablet, { byName: true })).toEqual({ display: 'predniSONE 5 MG Oral Tablet' });
+    expect(t.matchConcept('steroids', { text: 'prednisone inhaler' }, { byName: true })).toBeUndefined();
     expect(t.matchConcept('steroids', { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '8640' }] })).toBeDefined();
   });
 
