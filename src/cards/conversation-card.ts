@@ -6,9 +6,9 @@ import { evidenceSection } from './evidence-links.js';
 import { RECOMMENDATION_SYSTEM } from './recommendation-card.js';
 import { fill } from './template.js';
 
-function joinWords(items: string[]): string {
+function joinWords(items: string[], and: string): string {
   if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+  return `${items.slice(0, -1).join(', ')} ${and} ${items[items.length - 1]}`;
 }
 
 /** The Brinjikji 2015 band at or below the patient's age (the youngest band for younger patients). */
@@ -31,13 +31,13 @@ export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardCon
     (days === undefined ? script.prognosis[0] : script.prognosis.find((p) => p.maxDays === undefined)) ??
     script.prognosis[0]!;
   const view = {
-    checked: joinWords(checked),
+    checked: joinWords(checked, script.and),
     prevalence: prevalenceFor(a.facts.age, script.prevalence.bands),
     prognosis: prognosis.text,
     reviewWeeks: script.reviewWeeks,
   };
 
-  const lines: string[] = [script.intro, ''];
+  const lines: string[] = [`**${script.title}**`, '', script.intro, ''];
   for (const section of script.sections) {
     const said = section.lines.map((l) => fill(l, view)).filter((l) => l.length > 0);
     if (said.length === 0) continue;
@@ -50,7 +50,7 @@ export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardCon
     uuid: ctx.newId(),
     summary: script.summary,
     detail: lines.join('\n'),
-    indicator: 'info',
+    indicator: script.indicator,
     source: {
       label: rules.cards.source.label,
       url: fill(rules.cards.source.url, { baseUrl: ctx.baseUrl }),

@@ -1,7 +1,7 @@
 import type { ServiceRequest } from 'fhir/r4.js';
 import type { LoadedRules } from '../rules/load-rules.js';
 import type { Indicator } from '../rules/types.js';
-import type { Assessment, CategoryResult, RedFlagResult } from '../facts/types.js';
+import type { Assessment, CategoryResult, FindingSource, RedFlagResult } from '../facts/types.js';
 import type { CdsAction, CdsCard, CdsSuggestion } from '../cds-hooks/types.js';
 import type { CardContext } from './card-context.js';
 import { evidenceSection } from './evidence-links.js';
@@ -11,7 +11,6 @@ import { escapeMarkdown, fill, fitSummary, lowerFirst } from './template.js';
 export const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
 export const OVERRIDE_REASON_SYSTEM = 'urn:lbp-imaging-cds:override-reason';
 
-const TIER_ORDER = ['major', 'radicular', 'fracture-risk', 'weaker'];
 const INDICATOR_ORDER: Indicator[] = ['info', 'warning', 'critical'];
 
 /** The recommendation's indicator, raised by any found category that asks for more (cauda equina is critical). */
@@ -24,16 +23,21 @@ function indicatorFor(a: Assessment, rules: LoadedRules): Indicator {
   return INDICATOR_ORDER[level]!;
 }
 
-function tierRank(rules: LoadedRules, category: string): number {
-  const tier = rules.redFlags.categories.find((c) => c.id === category)?.tier ?? 'weaker';
-  return TIER_ORDER.indexOf(tier);
+/** Found flags, in the order of their categories in red-flags.json (most serious first): the summary names as many as fit. */
+function foundFlags(a: Assessment): RedFlagResult[] {
+  const rank = new Map(a.facts.categories.map((c, i) => [c.id, i]));
+  return a.facts.redFlags.filter((f) => f.status === 'found').sort((x, y) => (rank.get(x.category) ?? 0) - (rank.get(y.category) ?? 0));
 }
 
-/** Found flags, most serious first: the summary names as many as fit. */
-function foundFlags(a: Assessment, rules: LoadedRules): RedFlagResult[] {
-  return a.facts.redFlags
-    .filter((f) => f.status === 'found')
-    .sort((x, y) => tierRank(rules, x.category) - tierRank(rules, y.category));
+/** A finding in words, from rules/cards; record text is escaped, never markup. */
+function describeSource(source: FindingSource, rules: LoadedRules): string {
+  const view: Record<string, unknown> = {
+    ...source,
+    name: escapeMarkdown(source.name ?? rules.cards.sources.unnamed),
+    code: source.code ? escapeMarkdown(source.code) : undefined,
+    value: source.value ? escapeMarkdown(source.value) : undefined,
+  };
+  return fill(rules.cards.sources[source.kind], view);
 }
 
 function categoryLine(cat: CategoryResult, rules: LoadedRules): string {
@@ -43,8 +47,11 @@ function categoryLine(cat: CategoryResult, rules: LoadedRules): string {
     const shown = cat.flags
       .filter((f) => f.status === 'found')
       .map((f) => {
-        const from = [...new Set(f.sources.map((s) => escapeMarkdown(s.display)).filter(Boolean))];
-        return from.length > 0 ? `${f.label} (${from.join('; ')})` : f.label;
+        // A long record (thousands of refills) must not make a long card: a few entries, then how many more.
+        const max = text.maxSourcesShown;
+        const from = [...new Set(f.sources.slice(0, max * 4).map((s) => describeSource(s, rules)))];
+        const more = f.sources.length > max ? fill(rules.cards.summaryMore, { n: f.sources.length - max }) : '';
+        return from.length > 0 ? `${f.label} (${from.slice(0, max).join('; ')}${more})` : f.label;
       });
     return `- ${cat.label}: ${status}: ${shown.join('; ')}`;
   }
@@ -98,8 +105,8 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
   const unreadable = a.facts.unreadable.map((k) => text.dataKinds[k] ?? k).join(', ');
   const view = { modality, unreadable, notMri: a.order.modality !== 'mri', baseUrl: ctx.baseUrl };
 
-  const flagLabels = foundFlags(a, rules).map((f) => lowerFirst(f.label));
-  const summary = fitSummary(text.recommendations[a.recommendation].summary, view, 'flags', flagLabels, (n) => ` and ${n} more`);
+  const flagLabels = foundFlags(a).map((f) => lowerFirst(f.label));
+  const summary = fitSummary(text.recommendations[a.recommendation].summary, view, 'flags', flagLabels, (n) => fill(text.summaryMore, { n }));
 
   const found = a.facts.categories.filter((c) => c.status === 'found');
   const advice = found.map((c) => {
@@ -111,7 +118,7 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
 
   const parts: string[] = [fill(text.recommendations[a.recommendation].advice, view), '', `**${text.detail.checkedHeading}**`];
   parts.push(...a.facts.categories.map((c) => categoryLine(c, rules)));
-  if (a.recommendation !== 'imaging-urgent') {
+  if (def.askAtBedside) {
     parts.push('', `**${text.detail.askHeading}**`, ...askList(a, rules).map((q) => `- ${q}`));
   }
   if (advice.length > 0) parts.push('', `**${text.detail.adviceHeading}**`, ...advice);

@@ -46,7 +46,7 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const imaging = lumbarImagingOrders(context.draftOrders, selections, rules, rules.terminology);
   if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary };
 
-  const prefetch = resolvePrefetch(request, service);
+  const prefetch = resolvePrefetch(request, service, (concept) => rules.terminology.isInterpretable(concept));
   if (prefetch.absentKeys.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(prefetch.absentKeys);
   summary.unreadableKeys = prefetch.unreadableKeys;
 
@@ -56,8 +56,10 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const orders = lowBackPainOrders(imaging, prefetch.data, rules, rules.terminology);
   const now = deps.now();
   const assessments: Assessment[] = [];
+  // What the record shows is worked out once per call, whatever the number of orders.
+  const memo = new Map();
   for (const order of orders) {
-    const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now);
+    const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now, memo);
     const decision = await recommend(facts, order, rules);
     const guarded = applySafetyGuard(decision.recommendation, facts, rules);
     if (guarded.overruled) summary.overruled.push(guarded.overruled);

@@ -1,4 +1,4 @@
-import type { Bundle, Condition, FhirResource } from 'fhir/r4.js';
+import type { Bundle, CodeableConcept, Condition, FhirResource } from 'fhir/r4.js';
 import { DATA_KINDS, type ClinicalData, type DataKind } from '../facts/types.js';
 import { hasReadableShape } from '../fhir/shape.js';
 import type { CatalogEntry } from './service-catalog.js';
@@ -37,11 +37,18 @@ function belongsTo(r: FhirResource, patientId: string): boolean {
 
 type Reading = { items: FhirResource[]; included: FhirResource[]; problem?: string };
 
+/** Whether a condition says what it is in a way the service can read: a known code system or a name. */
+export type Interpretable = (concept: CodeableConcept | undefined) => boolean;
+
 /** Accepts one resource of the expected kind, or says why not. */
-function accept(r: FhirResource, kind: DataKind, patientId: string, out: Reading): void {
+function accept(r: FhirResource, kind: DataKind, patientId: string, out: Reading, interpretable: Interpretable): void {
   if (!hasReadableShape(r)) out.problem ??= `malformed ${kind}`;
   else if (!belongsTo(r, patientId)) out.problem ??= 'data for another patient';
-  else out.items.push(r);
+  else {
+    out.items.push(r);
+    // A condition coded only in a system the service does not know (ICD-9, a bare code) could be anything.
+    if (r.resourceType === 'Condition' && !interpretable(r.code)) out.problem ??= 'condition without a code or name the service can read';
+  }
 }
 
 /**
@@ -50,7 +57,7 @@ function accept(r: FhirResource, kind: DataKind, patientId: string, out: Reading
  * full (a malformed entry, an unexpected resource, a page it cannot follow, fewer entries than the total) makes the key
  * incomplete: what was read still counts, but absence proves nothing.
  */
-function readValue(value: unknown, kind: DataKind, patientId: string): Reading {
+function readValue(value: unknown, kind: DataKind, patientId: string, interpretable: Interpretable): Reading {
   const out: Reading = { items: [], included: [] };
   if (value === null) return out;
   if (typeof value !== 'object' || Array.isArray(value) || typeof (value as { resourceType?: unknown }).resourceType !== 'string') {
@@ -59,7 +66,7 @@ function readValue(value: unknown, kind: DataKind, patientId: string): Reading {
   const resource = value as FhirResource;
   if (resource.resourceType === 'OperationOutcome') return { ...out, problem: 'OperationOutcome from the client' };
   if (resource.resourceType === kind) {
-    accept(resource, kind, patientId, out);
+    accept(resource, kind, patientId, out, interpretable);
     return out;
   }
   if (resource.resourceType !== 'Bundle') return { ...out, problem: 'unexpected resource type' };
@@ -73,7 +80,7 @@ function readValue(value: unknown, kind: DataKind, patientId: string): Reading {
       out.problem ??= 'entry without a resource';
     } else if (r.resourceType === kind) {
       matches++;
-      accept(r, kind, patientId, out);
+      accept(r, kind, patientId, out, interpretable);
     } else if (r.resourceType === 'OperationOutcome') {
       if (!hasReadableShape(r) || reportsProblem(r)) out.problem ??= 'OperationOutcome in the search results';
     } else if (entry.search?.mode === 'include' && hasReadableShape(r)) {
@@ -88,7 +95,7 @@ function readValue(value: unknown, kind: DataKind, patientId: string): Reading {
 }
 
 /** Sorts the request's prefetch into record data by kind, remembering what could not be read. */
-export function resolvePrefetch(request: HookRequest, service: CatalogEntry): PrefetchResult {
+export function resolvePrefetch(request: HookRequest, service: CatalogEntry, interpretable: Interpretable): PrefetchResult {
   const data = emptyData();
   const absentKeys: string[] = [];
   const unreadableKeys: Array<{ key: string; reason: string }> = [];
@@ -103,7 +110,7 @@ export function resolvePrefetch(request: HookRequest, service: CatalogEntry): Pr
       unreadableKeys.push({ key, reason: 'absent from prefetch' });
       continue;
     }
-    const { items, included, problem } = readValue(prefetch[key], kind, patientId);
+    const { items, included, problem } = readValue(prefetch[key], kind, patientId, interpretable);
     slice.items.push(...items);
     for (const r of included) if (r.id) data.referenced.set(`${r.resourceType}/${r.id}`, r);
     if (problem) {

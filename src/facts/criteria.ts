@@ -2,7 +2,7 @@ import type { CodeableConcept, Condition, MedicationRequest, Observation } from 
 import type { Criterion, NumberTest, RecencyTest } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
 import { addDays, calendarBounds, daysBetween, durationDays, isoDay, parseFhirDate } from '../fhir/dates.js';
-import { conceptLabel, conditionStart, conditionStartText, isCountableCondition, referenceOf } from '../fhir/resources.js';
+import { conceptName, conditionStart, conditionStartText, isCountableCondition, referenceOf } from '../fhir/resources.js';
 import { hasReadableShape } from '../fhir/shape.js';
 import { toUnit } from '../fhir/units.js';
 import type { ClinicalData, CriterionResult, DataKind, FindingSource, Sex } from './types.js';
@@ -19,6 +19,22 @@ export interface CriteriaContext {
   sex: Sex;
   /** First day a finding can have begun to count as new in this episode (S6), as YYYY-MM-DD. */
   newSince: string;
+  /** Named criteria from red-flags.json, for `{ "use": "<name>" }`. */
+  definitions: Record<string, Criterion>;
+  /**
+   * Results of record-only tests, shared by every order of one call: only a condition test reads the order's reasons,
+   * so everything else is computed once however many orders the call holds.
+   */
+  memo: Map<Criterion, CriterionResult>;
+}
+
+function memoised(c: Criterion, ctx: CriteriaContext, compute: () => CriterionResult): CriterionResult {
+  let r = ctx.memo.get(c);
+  if (!r) {
+    r = compute();
+    ctx.memo.set(c, r);
+  }
+  return r;
 }
 
 const found = (sources: FindingSource[]): CriterionResult => ({ status: 'found', sources, unreadable: [] });
@@ -72,20 +88,25 @@ export function evaluateCriterion(criterion: Criterion, ctx: CriteriaContext): C
     if (inner.status === 'unknown') return inner;
     return inner.status === 'found' ? notFound : found([]);
   }
+  if ('use' in criterion) {
+    const named = ctx.definitions[criterion.use];
+    if (!named) throw new Error(`unknown criterion ${criterion.use}`); // the loader checks every name
+    return evaluateCriterion(named, ctx);
+  }
   if ('condition' in criterion) return conditionCriterion(criterion.condition, ctx);
-  if ('observation' in criterion) return observationCriterion(criterion.observation, ctx);
-  if ('medication' in criterion) return medicationCriterion(criterion.medication, ctx);
+  if ('observation' in criterion) return memoised(criterion, ctx, () => observationCriterion(criterion.observation, ctx));
+  if ('medication' in criterion) return memoised(criterion, ctx, () => medicationCriterion(criterion.medication, ctx));
   if ('age' in criterion) {
     if (ctx.age === undefined) return unknown(['Patient']);
-    return passes(ctx.age, criterion.age) ? found([{ display: `age ${ctx.age}` }]) : notFound;
+    return passes(ctx.age, criterion.age) ? found([{ kind: 'age', age: ctx.age }]) : notFound;
   }
   if ('ageBySex' in criterion) {
     if (ctx.age === undefined) return unknown(['Patient']);
     const { male, female, otherwise } = criterion.ageBySex;
     const test = ctx.sex === 'male' ? male : ctx.sex === 'female' ? female : otherwise;
-    return passes(ctx.age, test) ? found([{ display: `age ${ctx.age}, ${ctx.sex}` }]) : notFound;
+    return passes(ctx.age, test) ? found([{ kind: 'age', age: ctx.age, sex: ctx.sex }]) : notFound;
   }
-  if ('lasting' in criterion) return lastingCriterion(criterion.lasting, ctx);
+  if ('lasting' in criterion) return memoised(criterion, ctx, () => lastingCriterion(criterion.lasting, ctx));
   const never: never = criterion;
   throw new Error(`unsupported criterion ${JSON.stringify(never)}`);
 }
@@ -100,19 +121,21 @@ function conditionCriterion(
   spec: { valueSet: string; anyClinicalStatus?: boolean; recent?: RecencyTest },
   ctx: CriteriaContext,
 ): CriterionResult {
-  const sources: FindingSource[] = [];
-  // A recent finding counts even when already marked resolved (a catheterised retention is still a new retention).
-  const anyStatus = spec.anyClinicalStatus ?? spec.recent !== undefined;
-  for (const c of matchingConditions(spec.valueSet, anyStatus, ctx)) {
-    if (!isRecent(conditionStartText(c), spec.recent, ctx)) continue;
-    sources.push({ reference: referenceOf(c), display: conceptLabel(c.code, ctx.terminology, spec.valueSet) });
-  }
-  for (const reason of ctx.orderReasons) {
-    if (ctx.terminology.matchConcept(spec.valueSet, reason, { byName: true })) {
-      sources.push({ reference: ctx.orderReference, display: `order reason: ${conceptLabel(reason, ctx.terminology, spec.valueSet)}` });
+  const record = memoised(spec as unknown as Criterion, ctx, () => {
+    const sources: FindingSource[] = [];
+    // A recent finding counts even when already marked resolved (a catheterised retention is still a new retention).
+    const anyStatus = spec.anyClinicalStatus ?? spec.recent !== undefined;
+    for (const c of matchingConditions(spec.valueSet, anyStatus, ctx)) {
+      if (!isRecent(conditionStartText(c), spec.recent, ctx)) continue;
+      sources.push({ reference: referenceOf(c), kind: 'condition', ...conceptName(c.code, ctx.terminology, spec.valueSet) });
     }
-  }
-  return sources.length > 0 ? found(sources) : absent(ctx.data.Condition.complete, 'Condition');
+    return sources.length > 0 ? found(sources) : absent(ctx.data.Condition.complete, 'Condition');
+  });
+  const fromOrder: FindingSource[] = ctx.orderReasons
+    .filter((reason) => ctx.terminology.matchConcept(spec.valueSet, reason, { byName: true }))
+    .map((reason) => ({ reference: ctx.orderReference, kind: 'order-reason' as const, ...conceptName(reason, ctx.terminology, spec.valueSet) }));
+  if (fromOrder.length === 0) return record;
+  return found([...record.sources, ...fromOrder]);
 }
 
 const UNUSABLE_OBSERVATION = new Set(['entered-in-error', 'cancelled', 'registered']);
@@ -137,8 +160,13 @@ function observationCriterion(
       continue;
     }
     if (passes(value, spec.value)) {
-      const shown = `${q?.value} ${q?.unit ?? q?.code ?? ''}`.trim();
-      sources.push({ reference: referenceOf(o), display: `${conceptLabel(o.code, ctx.terminology, spec.valueSet)} ${shown}${when ? ` on ${when.toISOString().slice(0, 10)}` : ''}` });
+      sources.push({
+        reference: referenceOf(o),
+        kind: 'measurement',
+        ...conceptName(o.code, ctx.terminology, spec.valueSet),
+        value: `${q?.value} ${q?.unit ?? q?.code ?? ''}`.trim(),
+        date: when ? isoDay(when) : undefined,
+      });
     }
   }
   if (sources.length > 0) return found(sources);
@@ -195,11 +223,8 @@ function courseOf(m: MedicationRequest, concept: CodeableConcept, now: Date): Co
   return { start, end: end < start ? start : end, request: m, concept };
 }
 
-/** Refills a few days apart are one course. */
-const REFILL_GAP_DAYS = 7;
-
 function medicationCriterion(
-  spec: { valueSet: string; minDays: number; withinDays: number },
+  spec: { valueSet: string; minDays: number; withinDays: number; refillGapDays: number },
   ctx: CriteriaContext,
 ): CriterionResult {
   const since = addDays(ctx.now, -spec.withinDays);
@@ -219,21 +244,25 @@ function medicationCriterion(
     else courses.push(course);
   }
   courses.sort((a, b) => a.start.getTime() - b.start.getTime());
-  const blocks: Course[][] = [];
+  const blocks: Array<{ courses: Course[]; end: number }> = [];
+  const gapMs = spec.refillGapDays * 86_400_000;
   for (const c of courses) {
     const block = blocks[blocks.length - 1];
-    const blockEnd = block ? Math.max(...block.map((x) => x.end.getTime())) : -Infinity;
-    if (block && c.start.getTime() <= blockEnd + REFILL_GAP_DAYS * 86_400_000) block.push(c);
-    else blocks.push([c]);
+    if (block && c.start.getTime() <= block.end + gapMs) {
+      block.courses.push(c);
+      block.end = Math.max(block.end, c.end.getTime());
+    } else {
+      blocks.push({ courses: [c], end: c.end.getTime() });
+    }
   }
   const sources: FindingSource[] = [];
   for (const block of blocks) {
-    const start = block[0]!.start;
-    const end = new Date(Math.max(...block.map((x) => x.end.getTime())));
+    const start = block.courses[0]!.start;
+    const end = new Date(block.end);
     const days = daysBetween(start, end);
     if (end < since || days < spec.minDays) continue;
-    for (const c of block) {
-      sources.push({ reference: referenceOf(c.request), display: `${conceptLabel(c.concept, ctx.terminology, spec.valueSet)}, course of about ${days} days from ${isoDay(start)}` });
+    for (const c of block.courses) {
+      sources.push({ reference: referenceOf(c.request), kind: 'medication-course', ...conceptName(c.concept, ctx.terminology, spec.valueSet), days, date: isoDay(start) });
     }
   }
   if (sources.length > 0) return found(sources);
@@ -248,7 +277,7 @@ function lastingCriterion(spec: { valueSet: string; minDays: number }, ctx: Crit
     const start = conditionStart(c);
     if (!start) undated = true;
     else if (daysBetween(start, ctx.now) >= spec.minDays) {
-      sources.push({ reference: referenceOf(c), display: `${conceptLabel(c.code, ctx.terminology, spec.valueSet)} since ${isoDay(start)}` });
+      sources.push({ reference: referenceOf(c), kind: 'lasting', ...conceptName(c.code, ctx.terminology, spec.valueSet), date: isoDay(start) });
     }
   }
   if (sources.length > 0) return found(sources);

@@ -1,10 +1,11 @@
-import type { Rules } from '../rules/types.js';
+import type { Criterion, Rules } from '../rules/types.js';
 import type { Terminology } from '../rules/terminology.js';
 import { addDays, ageInYears, daysBetween, isoDay } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { evaluateCriterion, type CriteriaContext } from './criteria.js';
 import { DATA_KINDS } from './types.js';
 import type {
+  CriterionResult,
   CategoryResult,
   ClinicalData,
   ClinicalFacts,
@@ -21,23 +22,20 @@ function sexOf(gender: string | undefined): Sex {
   return 'unknown';
 }
 
-/** The current episode starts at the earliest recorded start of an active back pain or radicular condition. */
+/** The current episode starts at the earliest recorded start of an active back pain, radicular pain or stenosis condition. */
 export function episodeFacts(data: ClinicalData, rules: Rules, terminology: Terminology, now: Date): EpisodeFacts {
   const episodeSets = rules.scope.episodeValueSets;
   let onset: Date | undefined;
-  let radicular = false;
   for (const c of data.Condition.items) {
     if (!isCountableCondition(c, false)) continue;
     const inEpisode = episodeSets.some((vs) => terminology.matchConcept(vs, c.code));
     if (!inEpisode) continue;
-    if (rules.scope.radicularValueSets.some((vs) => terminology.matchConcept(vs, c.code))) radicular = true;
     const start = conditionStart(c);
     if (start && start <= now && (!onset || start < onset)) onset = start;
   }
   return {
     onset: onset?.toISOString().slice(0, 10),
     durationDays: onset ? daysBetween(onset, now) : undefined,
-    radicular,
   };
 }
 
@@ -63,8 +61,13 @@ export function deriveFacts(
   rules: Rules,
   terminology: Terminology,
   now: Date,
+  memo: Map<Criterion, CriterionResult> = new Map(),
 ): ClinicalFacts {
-  if (order.hiddenReason) data = { ...data, Condition: { ...data.Condition, complete: false } };
+  if (order.hiddenReason) {
+    // This order's view of the record differs from the others': nothing computed for them applies.
+    data = { ...data, Condition: { ...data.Condition, complete: false } };
+    memo = new Map();
+  }
   const patient = data.Patient.items[0];
   const age = ageInYears(patient?.birthDate, now);
   const sex = sexOf(patient?.gender);
@@ -78,6 +81,8 @@ export function deriveFacts(
     age,
     sex,
     newSince: newSince(episode.onset, rules.scope.newFindingWindowDays, now),
+    definitions: rules.redFlags.definitions,
+    memo,
   };
 
   const redFlags: RedFlagResult[] = rules.redFlags.flags.map((flag) => ({

@@ -26,10 +26,20 @@ export interface ClinicalData {
 
 export type FlagStatus = 'found' | 'not-found' | 'unknown';
 
-/** A resource (or the order itself) that shows a finding, with words a clinician recognises. */
+/** A resource (or the order itself) that shows a finding, as data: the card puts it into words (rules/cards). */
 export interface FindingSource {
   reference?: string;
-  display: string;
+  kind: 'condition' | 'order-reason' | 'measurement' | 'medication-course' | 'age' | 'lasting';
+  /** The record's own name for it (text or display), and its code. */
+  name?: string;
+  code?: string;
+  /** A measured value with its unit, as recorded. */
+  value?: string;
+  /** YYYY-MM-DD: when measured, when a course or condition began. */
+  date?: string;
+  days?: number;
+  age?: number;
+  sex?: string;
 }
 
 export interface CriterionResult {
@@ -60,7 +70,6 @@ export interface EpisodeFacts {
   /** Earliest recorded start of the current low back pain episode. */
   onset?: string;
   durationDays?: number;
-  radicular: boolean;
 }
 
 /** A draft order the service has an opinion on. */

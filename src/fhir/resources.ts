@@ -1,4 +1,4 @@
-import type { CodeableConcept, Condition, FhirResource } from 'fhir/r4.js';
+import type { CodeableConcept, Condition } from 'fhir/r4.js';
 import type { Terminology } from '../rules/terminology.js';
 import { parseFhirDate } from './dates.js';
 
@@ -38,16 +38,9 @@ export function conditionStartText(c: Condition): string | undefined {
   return c.onsetDateTime ?? c.onsetPeriod?.start ?? c.recordedDate;
 }
 
-/** A short human label for a coded concept: its text, a display, or the value set's display. */
-export function conceptLabel(concept: CodeableConcept | undefined, terminology: Terminology, valueSet: string): string {
-  if (!concept) return 'unnamed entry';
-  const coding = concept.coding?.find((c) => c.code);
-  const display = concept.text ?? concept.coding?.find((c) => c.display)?.display ?? (coding ? terminology.displayOf(valueSet, coding) : undefined);
-  const code = coding?.code;
-  if (display && code) return `${display} (${code})`;
-  return display ?? code ?? 'unnamed entry';
-}
-
-export function isResource(value: unknown): value is FhirResource {
-  return typeof value === 'object' && value !== null && typeof (value as { resourceType?: unknown }).resourceType === 'string';
+/** The record's name and code for a concept, or the value set's display when the record has no name. */
+export function conceptName(concept: CodeableConcept | undefined, terminology: Terminology, valueSet: string): { name?: string; code?: string } {
+  const coding = concept?.coding?.find((c) => c.code);
+  const name = concept?.text ?? concept?.coding?.find((c) => c.display)?.display ?? (coding ? terminology.displayOf(valueSet, coding) : undefined);
+  return { name, code: coding?.code };
 }

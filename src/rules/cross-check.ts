@@ -2,10 +2,19 @@ import Mustache from 'mustache';
 import { RECOMMENDATION_CODES, type Criterion, type Rules } from './types.js';
 
 
+function criterionUses(c: Criterion): string[] {
+  if ('all' in c) return c.all.flatMap(criterionUses);
+  if ('any' in c) return c.any.flatMap(criterionUses);
+  if ('not' in c) return criterionUses(c.not);
+  if ('use' in c) return [c.use];
+  return [];
+}
+
 function criterionValueSets(c: Criterion): string[] {
   if ('all' in c) return c.all.flatMap(criterionValueSets);
   if ('any' in c) return c.any.flatMap(criterionValueSets);
   if ('not' in c) return criterionValueSets(c.not);
+  if ('use' in c) return [];
   if ('condition' in c) return [c.condition.valueSet];
   if ('observation' in c) return [c.observation.valueSet];
   if ('medication' in c) return [c.medication.valueSet];
@@ -47,6 +56,17 @@ export function crossCheck(rules: Rules): string[] {
     evidenceKnown(`value-sets/${vs.id}.json at /sources`, ids);
   }
 
+  const definitions = rules.redFlags.definitions;
+  for (const [name, criterion] of Object.entries(definitions)) {
+    for (const vs of criterionValueSets(criterion)) valueSetKnown(`red-flags.json at /definitions/${name}`, vs);
+    if (criterionUses(criterion).length > 0) problems.push(`red-flags.json at /definitions/${name}: a definition may not use another definition`);
+  }
+  const usesKnown = (where: string, c: Criterion) => {
+    for (const name of criterionUses(c)) {
+      if (!definitions[name]) problems.push(`${where}: unknown definition "${name}"; add it under "definitions" or fix the name`);
+    }
+  };
+
   const categoryIds = new Set<string>();
   rules.redFlags.categories.forEach((cat, i) => {
     if (categoryIds.has(cat.id)) problems.push(`red-flags.json at /categories/${i}/id: duplicate category "${cat.id}"`);
@@ -60,6 +80,7 @@ export function crossCheck(rules: Rules): string[] {
     flagIds.add(flag.id);
     if (!categoryIds.has(flag.category)) problems.push(`${where}/category: unknown category "${flag.category}"; use one of ${[...categoryIds].join(', ')}`);
     for (const vs of criterionValueSets(flag.criteria)) valueSetKnown(`${where}/criteria`, vs);
+    usesKnown(`${where}/criteria`, flag.criteria);
     evidenceKnown(`${where}/evidence`, flag.evidence);
   });
   for (const cat of categoryIds) {
@@ -68,7 +89,7 @@ export function crossCheck(rules: Rules): string[] {
 
   const scope = rules.scope;
   scope.orders.forEach((o, i) => valueSetKnown(`scope.json at /orders/${i}/valueSet`, o.valueSet));
-  for (const key of ['indicationValueSets', 'episodeValueSets', 'radicularValueSets'] as const) {
+  for (const key of ['indicationValueSets', 'episodeValueSets'] as const) {
     scope[key].forEach((vs, i) => valueSetKnown(`scope.json at /${key}/${i}`, vs));
   }
 
@@ -85,6 +106,17 @@ export function crossCheck(rules: Rules): string[] {
     if (!rules.cards.source.topicDisplay[code]) problems.push(`cards/en.json at /source/topicDisplay: missing "${code}"`);
   }
   if (!rules.cards.source.topicDisplay['patient-conversation']) problems.push('cards/en.json at /source/topicDisplay: missing "patient-conversation"');
+  if (recs.precedence.join() !== RECOMMENDATION_CODES.join()) {
+    problems.push(`recommendations.json at /precedence: must be ${RECOMMENDATION_CODES.join(', ')} (CONTRACT section 4)`);
+  }
+  const urgentCategories = new Set(
+    recs.rules.filter((r) => r.event.type === 'imaging-urgent').flatMap((r) => ruleLeaves(r.conditions).filter((l) => l.fact === 'foundCategories').map((l) => l.value)),
+  );
+  for (const cat of rules.redFlags.categories.filter((c) => c.tier === 'major')) {
+    if (!urgentCategories.has(cat.id)) {
+      problems.push(`recommendations.json: major category "${cat.id}" is in no rule that gives imaging-urgent; add it to the "major-red-flag-found" rule`);
+    }
+  }
   recs.rules.forEach((rule, i) => {
     for (const leaf of ruleLeaves(rule.conditions)) {
       if (leaf.fact !== 'foundCategories' && leaf.fact !== 'unknownCategories') continue;

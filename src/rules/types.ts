@@ -57,7 +57,8 @@ export type Criterion =
   | { not: Criterion }
   | { condition: { valueSet: string; anyClinicalStatus?: boolean; recent?: RecencyTest } }
   | { observation: { valueSet: string; withinDays: number; value: NumberTest & { unit: string } } }
-  | { medication: { valueSet: string; minDays: number; withinDays: number } }
+  | { medication: { valueSet: string; minDays: number; withinDays: number; refillGapDays: number } }
+  | { use: string }
   | { age: NumberTest }
   | { ageBySex: { male: NumberTest; female: NumberTest; otherwise: NumberTest } }
   | { lasting: { valueSet: string; minDays: number } };
@@ -86,6 +87,8 @@ export interface RedFlagDef {
 }
 
 export interface RedFlagsFile {
+  /** Named criteria that several flags share ({ "use": "<name>" }). */
+  definitions: Record<string, Criterion>;
   categories: RedFlagCategoryDef[];
   flags: RedFlagDef[];
   /** Questions that no record can answer; always shown when imaging is not advised now. */
@@ -113,6 +116,8 @@ export interface RecommendationDef {
   advisesAgainstImaging: boolean;
   /** Add the patient-conversation card beside this one. */
   conversation: boolean;
+  /** List what to ask and examine that the record cannot show. */
+  askAtBedside: boolean;
   /** Suggestion ids from cards text (suggestions section) offered on this card. */
   suggestions: string[];
   evidence: string[];
@@ -153,8 +158,6 @@ export interface ScopeFile {
   indicationValueSets: string[];
   /** Conditions whose earliest start marks the start of the current episode. */
   episodeValueSets: string[];
-  /** Conditions that make the episode radicular (leg pain from a nerve root, or stenosis). */
-  radicularValueSets: string[];
   /** How far back a finding may have begun and still be new to the current episode (S6). */
   newFindingWindowDays: number;
 }
@@ -184,9 +187,11 @@ export interface CardText {
     askHeading: string;
     adviceHeading: string;
     evidenceHeading: string;
-    foundFrom: string;
+    maxSourcesShown: number;
   };
   dataKinds: Record<string, string>;
+  sources: Record<'condition' | 'order-reason' | 'measurement' | 'medication-course' | 'age' | 'lasting' | 'unnamed', string>;
+  summaryMore: string;
   suggestions: Record<string, { label: string; descriptions: string[] }>;
   systemAction: { description: string };
   overrideReasons: Array<{ code: string; display: string }>;
@@ -194,6 +199,9 @@ export interface CardText {
 
 export interface ConversationScript {
   language: string;
+  indicator: Indicator;
+  /** The word that joins the last two items of a list ("cancer, infection and fracture"). */
+  and: string;
   title: string;
   summary: string;
   intro: string;

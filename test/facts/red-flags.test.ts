@@ -31,7 +31,7 @@ describe('facts: age, sex and the episode', () => {
       record({ patient: patient(40), conditions: [condition('M54.50', { onsetDaysAgo: 10 }), condition('M54.16', { onsetDaysAgo: 30 }), condition('M54.50', { onsetDaysAgo: 400, clinical: 'resolved' })] }),
       mri, rules, rules.terminology, FIXTURE_CLOCK,
     );
-    expect(facts.episode).toEqual({ onset: '2026-10-16', durationDays: 30, radicular: true });
+    expect(facts.episode).toEqual({ onset: '2026-10-16', durationDays: 30 });
   });
 });
 

@@ -82,3 +82,47 @@ describe('card text from the record', () => {
     for (const s of r.card.suggestions) for (const a of s.actions) if (a.resource) expect(a.resource.reasonCode).toBeUndefined();
   });
 });
+
+describe('second review', () => {
+  const named = (text: string, extra: Record<string, unknown> = {}) => ({ ...condition('x'), code: { text }, onsetDateTime: '2026-11-12', ...extra });
+
+  it.each([
+    ['Adenocarcinoma of prostate'],
+    ['Hx breast ca'],
+    ['Bone mets'],
+    ['Hodgkin’s disease'],
+  ])('finds cancer named "%s"', async (text) => {
+    expect((await recommendation([patient(40), condition('M54.50', { onsetDaysAgo: 5 }), named(text)], [mri()])).code).toBe('imaging-urgent');
+  });
+
+  it('reads "Foot-drop" as foot drop, and a veto only in the name it is in', async () => {
+    expect((await recommendation([patient(40), named('Foot-drop')], [mri()])).code).toBe('imaging-urgent');
+    const ces = { ...condition('x'), code: { text: 'Cauda equina syndrome', coding: [{ system: 'urn:local', code: 'ces', display: 'CES - rule out' }] } };
+    expect((await recommendation([patient(40), ces], [mri()])).code).toBe('imaging-urgent');
+  });
+
+  it('counts a new retention already marked resolved, and a resolved cancer given as the order’s reason', async () => {
+    expect((await recommendation([patient(40), condition('R33.9', { onsetDaysAgo: 3, clinical: 'resolved' })], [mri()])).code).toBe('imaging-urgent');
+    const contained = { ...condition('C50.911', { clinical: 'resolved' }), id: 'ca' };
+    expect((await recommendation([patient(40)], [mri({ contained: [contained], reasonReference: [{ reference: '#ca' }] })])).code).toBe('imaging-urgent');
+  });
+
+  it('reads SNOMED CT edition URIs and system URIs with a trailing slash', async () => {
+    const edition = { ...condition('266987004', { system: 'http://snomed.info/sct/731000124108' }) };
+    expect((await recommendation([patient(40), edition], [mri()])).code).toBe('imaging-urgent');
+    const slash = { ...condition('Z85.3', { system: 'http://hl7.org/fhir/sid/icd-10-cm/' }) };
+    expect((await recommendation([patient(40), slash], [mri()])).code).toBe('imaging-urgent');
+  });
+
+  it('says unverified for a condition it cannot read (no system, no name)', async () => {
+    const bare = { ...condition('x'), code: { coding: [{ code: 'C50.911' }] } };
+    expect((await recommendation([patient(40), condition('M54.50', { onsetDaysAgo: 5 }), bare], [mri()])).code).toBe('red-flags-unverified');
+  });
+
+  it('reads conditions sent beside the order in draftOrders', async () => {
+    const req = requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }] } as any, [mri() as any]) as any;
+    req.context.draftOrders.entry.push({ resource: { ...condition('G83.4'), id: 'ces-today' } });
+    const res = await app.inject({ method: 'POST', url: '/cds-services/lbp-imaging-order-sign', payload: req });
+    expect(res.json().cards[0].source.topic.code).toBe('imaging-urgent');
+  });
+});

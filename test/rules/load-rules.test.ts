@@ -77,3 +77,20 @@ describe('loading the rules folder', () => {
     expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/imaging-deferred\/summary: \d+ characters with the flag/));
   });
 });
+
+describe('cross-checks guideline teams rely on', () => {
+  it('refuses a major category that no imaging-urgent rule names', async () => {
+    const dir = await editedRules('recommendations.json', (j) => { j.rules[0].conditions.any = j.rules[0].conditions.any.filter((c: any) => c.value !== 'spinal-infection'); });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/major category "spinal-infection" is in no rule/));
+  });
+
+  it('refuses a precedence that differs from the contract', async () => {
+    const dir = await editedRules('recommendations.json', (j) => { j.precedence.reverse(); });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/\/precedence: must be imaging-urgent/));
+  });
+
+  it('refuses a flag that uses an undefined named criterion', async () => {
+    const dir = await editedRules('red-flags.json', (j) => { j.flags[0].criteria = { use: 'no-such-definition' }; });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/unknown definition "no-such-definition"/));
+  });
+});
