@@ -73,6 +73,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       now: options.now ?? (() => new Date()),
       newId: options.newId ?? randomUUID,
       baseUrl: config.publicBaseUrl,
+      deadlineMs: config.deadlineMs,
+      fhirMaxPages: config.fhirMaxPages,
     },
   });
   return app;

@@ -11,6 +11,8 @@ export interface Config {
   dataDir: string;
   rulesDir: string;
   deadlineMs: number;
+  /** Pages of one search followed on the EHR's FHIR server (FHIR_MAX_PAGES; not in the contract). */
+  fhirMaxPages: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   adminToken?: string;
 }
@@ -43,6 +45,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const problems: string[] = [];
   const port = integer(env, 'PORT', 3000, 0, 65535, problems);
   const deadlineMs = integer(env, 'CDS_DEADLINE_MS', 1500, 50, 60_000, problems);
+  const fhirMaxPages = integer(env, 'FHIR_MAX_PAGES', 10, 1, 100, problems);
 
   let publicBaseUrl = env.PUBLIC_BASE_URL || `http://localhost:${port}`;
   try {
@@ -72,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: path(env.DATA_DIR || './data', cwd),
     rulesDir: path(env.RULES_DIR || './rules', cwd),
     deadlineMs,
+    fhirMaxPages,
     logLevel: logLevel as Config['logLevel'],
     adminToken: env.ADMIN_TOKEN || undefined,
   };

@@ -9,7 +9,9 @@ import { recommendationCard } from '../cards/recommendation-card.js';
 import { conversationCard } from '../cards/conversation-card.js';
 import { ratingAction } from '../cards/system-actions.js';
 import type { CardContext } from '../cards/card-context.js';
-import { conditionsInDraftOrders, resolvePrefetch } from './prefetch.js';
+import { absentPrefetchKeys, conditionsInDraftOrders, resolvePrefetch, type FetchedPrefetch } from './prefetch.js';
+import { renderPrefetchTemplate } from './prefetch-template.js';
+import { fetchFromFhirServer, type FhirCall } from '../fhir/fhir-fetch.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsAction, CdsCard, CdsResponse, HookRequest } from './types.js';
 import { validateHookRequest } from './validate-request.js';
@@ -19,7 +21,14 @@ export interface HookDeps {
   now: () => Date;
   newId: () => string;
   baseUrl: string;
+  /** CDS_DEADLINE_MS: the most time one call may take, FHIR queries included. */
+  deadlineMs: number;
+  /** Pages of one search the service follows on the EHR's FHIR server. */
+  fhirMaxPages: number;
 }
+
+/** Time kept back from the deadline for the work after the FHIR queries (facts, rules, cards). */
+const DEADLINE_RESERVE_MS = 50;
 
 /** What the log may say about a call: counts and codes, never patient data. */
 export interface HookSummary {
@@ -27,6 +36,7 @@ export interface HookSummary {
   recommendations: string[];
   unreadableKeys: Array<{ key: string; reason: string }>;
   overruled: string[];
+  fhirCalls: FhirCall[];
 }
 
 export interface HookResult {
@@ -36,18 +46,32 @@ export interface HookResult {
 }
 
 /** One hook call, from a validated request to the response: CDS Hooks protocol -> FHIR data -> facts -> rules -> cards. */
-export async function handleHook(request: HookRequest, service: CatalogEntry, deps: HookDeps): Promise<HookResult> {
+export async function handleHook(request: HookRequest, service: CatalogEntry, deps: HookDeps, startedAt = performance.now()): Promise<HookResult> {
   validateHookRequest(request, service);
   const { rules } = deps;
   const context = request.context;
   const selections = service.definition.hook === 'order-select' ? context.selections : undefined;
-  const summary: HookSummary = { orders: 0, recommendations: [], unreadableKeys: [], overruled: [] };
+  const summary: HookSummary = { orders: 0, recommendations: [], unreadableKeys: [], overruled: [], fhirCalls: [] };
 
   const imaging = lumbarImagingOrders(context.draftOrders, selections, rules, rules.terminology);
   if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary };
 
-  const prefetch = resolvePrefetch(request, service, (concept) => rules.terminology.isInterpretable(concept));
-  if (prefetch.absentKeys.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(prefetch.absentKeys);
+  const absent = absentPrefetchKeys(request, service);
+  if (absent.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(absent);
+  let fetched: FetchedPrefetch | undefined;
+  if (absent.length > 0 && request.fhirServer) {
+    const budget = Math.max(1, Math.floor(deps.deadlineMs - (performance.now() - startedAt) - DEADLINE_RESERVE_MS));
+    const result = await fetchFromFhirServer({
+      fhirServer: request.fhirServer,
+      accessToken: request.fhirAuthorization?.access_token,
+      queries: Object.fromEntries(absent.map((key) => [key, renderPrefetchTemplate(service.definition.prefetch[key]!, request)])),
+      signal: AbortSignal.timeout(budget),
+      maxPages: deps.fhirMaxPages,
+    });
+    fetched = result;
+    summary.fhirCalls = result.calls;
+  }
+  const prefetch = resolvePrefetch(request, service, (concept) => rules.terminology.isInterpretable(concept), fetched);
   summary.unreadableKeys = prefetch.unreadableKeys;
 
   // Conditions the EHR sends beside the orders (diagnoses entered with them) are part of the record.

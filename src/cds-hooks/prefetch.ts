@@ -94,20 +94,34 @@ function readValue(value: unknown, kind: DataKind, patientId: string, interpreta
   return out;
 }
 
-/** Sorts the request's prefetch into record data by kind, remembering what could not be read. */
-export function resolvePrefetch(request: HookRequest, service: CatalogEntry, interpretable: Interpretable): PrefetchResult {
-  const data = emptyData();
-  const absentKeys: string[] = [];
-  const unreadableKeys: Array<{ key: string; reason: string }> = [];
+/** The prefetch keys the request lacks (absent, not null): the service must fetch them or answer 412. */
+export function absentPrefetchKeys(request: HookRequest, service: CatalogEntry): string[] {
   const prefetch = request.prefetch ?? {};
+  return Object.keys(service.prefetchKinds).filter((key) => !Object.prototype.hasOwnProperty.call(prefetch, key) || prefetch[key] === undefined);
+}
+
+/** Data fetched from the EHR's FHIR server for absent keys, in the same form as prefetch values. */
+export interface FetchedPrefetch {
+  values: Record<string, unknown>;
+  failures: Record<string, string>;
+}
+
+/**
+ * Sorts the request's prefetch, and what was fetched for the keys it lacked, into record data by kind, remembering what
+ * could not be read. Both paths go through the same reader, so the facts see the same data either way.
+ */
+export function resolvePrefetch(request: HookRequest, service: CatalogEntry, interpretable: Interpretable, fetched?: FetchedPrefetch): PrefetchResult {
+  const data = emptyData();
+  const absentKeys = absentPrefetchKeys(request, service);
+  const unreadableKeys: Array<{ key: string; reason: string }> = [];
+  const prefetch: Record<string, unknown> = { ...(request.prefetch ?? {}), ...(fetched?.values ?? {}) };
   const patientId = request.context.patientId;
   for (const [key, kind] of Object.entries(service.prefetchKinds)) {
     const slice = data[kind] as { items: FhirResource[]; complete: boolean };
-    if (!Object.prototype.hasOwnProperty.call(prefetch, key) || prefetch[key] === undefined) {
-      absentKeys.push(key);
-      // Fetching from fhirServer is its own feature; until then the key is unreadable.
+    const failure = fetched?.failures[key];
+    if (failure || !Object.prototype.hasOwnProperty.call(prefetch, key) || prefetch[key] === undefined) {
       slice.complete = false;
-      unreadableKeys.push({ key, reason: 'absent from prefetch' });
+      unreadableKeys.push({ key, reason: failure ?? 'absent from prefetch' });
       continue;
     }
     const { items, included, problem } = readValue(prefetch[key], kind, patientId, interpretable);

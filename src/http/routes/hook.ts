@@ -26,7 +26,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
     async (request, reply) => {
       const started = performance.now();
       const service = opts.catalog.get(request.params.id)!;
-      const result = await handleHook(request.body, service, opts.deps);
+      const result = await handleHook(request.body, service, opts.deps, started);
       request.log.info(
         {
           service: service.definition.id,
@@ -35,6 +35,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
           orders: result.summary.orders,
           recommendations: result.summary.recommendations,
           unreadable: result.summary.unreadableKeys,
+          ...(result.summary.fhirCalls.length > 0 ? { fhirCalls: result.summary.fhirCalls } : {}),
         },
         'hook call',
       );

@@ -1,0 +1,36 @@
+import type { HookRequest } from './types.js';
+
+const TOKEN = /\{\{\s*([^}]+?)\s*\}\}/g;
+
+/** The values of CDS Hooks 2.0 prefetch tokens for one request: context fields and the user tokens derived from userId. */
+function tokenValues(request: HookRequest): Record<string, string | undefined> {
+  const { userId, patientId, encounterId } = request.context;
+  const [userType, userRef] = (userId ?? '').split('/');
+  return {
+    'context.patientId': patientId,
+    'context.userId': userId,
+    'context.encounterId': encounterId,
+    userPractitionerId: userType === 'Practitioner' ? userRef : undefined,
+    userPractitionerRoleId: userType === 'PractitionerRole' ? userRef : undefined,
+    userPatientId: userType === 'Patient' ? userRef : undefined,
+    userRelatedPersonId: userType === 'RelatedPerson' ? userRef : undefined,
+  };
+}
+
+/**
+ * Fills a prefetch template for a request, as the EHR would have; undefined when a token has no value here
+ * (an encounter token with no encounterId), in which case the query cannot be run.
+ */
+export function renderPrefetchTemplate(template: string, request: HookRequest): string | undefined {
+  const values = tokenValues(request);
+  let missing = false;
+  const rendered = template.replace(TOKEN, (_m, token: string) => {
+    const value = values[token];
+    if (value === undefined || value === '') {
+      missing = true;
+      return '';
+    }
+    return encodeURIComponent(value);
+  });
+  return missing ? undefined : rendered;
+}
