@@ -102,18 +102,24 @@ export class TestFhirServer {
       url.searchParams.set('_count', String(page.size));
       url.searchParams.set('_offset', String(offset));
     }
-    const request = { method: req.method as 'GET', url: `${path}${url.search ? `?${url.searchParams}` : ''}`, pathname: '', params: {}, query: {}, body: undefined, headers: req.headers };
+    let body: unknown;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      body = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
+    }
+    const request = { method: req.method, url: `${path}${url.search ? `?${url.searchParams}` : ''}`, pathname: '', params: {}, query: {}, body, headers: req.headers };
     try {
       const [outcome, resource] = await this.router.handleRequest(request as never, this.repo);
-      const body = (resource ?? outcome) as { resourceType: string; link?: unknown[]; total?: number; entry?: unknown[] };
+      const result = (resource ?? outcome) as { resourceType: string; link?: unknown[]; total?: number; entry?: unknown[] };
       // medplum 4.5 writes no paging links; a paged fault adds the `next` link a real server would.
-      if (page && body.resourceType === 'Bundle' && (body.entry?.length ?? 0) === page.size) {
+      if (page && result.resourceType === 'Bundle' && (result.entry?.length ?? 0) === page.size) {
         const next = new URL(`${this.baseUrl}${path}`);
         url.searchParams.forEach((v, k) => next.searchParams.set(k, v));
         next.searchParams.set('_offset', String(offset + page.size));
-        body.link = [{ relation: 'next', url: next.toString() }];
+        result.link = [{ relation: 'next', url: next.toString() }];
       }
-      this.send(res, getStatus(outcome), body);
+      this.send(res, getStatus(outcome), result);
     } catch (err) {
       const oo = normalizeOperationOutcome(err);
       this.send(res, getStatus(oo), oo);
