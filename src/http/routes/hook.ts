@@ -13,10 +13,15 @@ export interface HookRouteOptions {
 
 /** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
 export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts) => {
+  const arrivals = new WeakMap<object, number>();
   app.post<{ Params: { id: string }; Body: HookRequest }>(
     '/cds-services/:id',
     {
       schema: { body: hookRequestSchema },
+      // The deadline runs from the request's arrival, body parsing included.
+      onRequest: async (request) => {
+        arrivals.set(request, performance.now());
+      },
       // 404 for an unknown service comes before body validation.
       preValidation: async (request) => {
         if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
@@ -24,7 +29,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       },
     },
     async (request, reply) => {
-      const started = performance.now();
+      const started = arrivals.get(request) ?? performance.now();
       const service = opts.catalog.get(request.params.id)!;
       const result = await handleHook(request.body, service, opts.deps, started);
       request.log.info(
