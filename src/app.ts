@@ -9,6 +9,14 @@ import { discoveryRoutes } from './http/routes/discovery.js';
 import { hookRoutes } from './http/routes/hook.js';
 import { healthRoutes } from './http/routes/health.js';
 import { evidenceRoutes } from './http/routes/evidence.js';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import { decodeJwt } from 'jose';
+import { loadTrustedIssuers, type TrustedIssuer } from './auth/trusted-issuers.js';
+import { CdsJwtVerifier } from './auth/jwt-verifier.js';
+import { bearerToken, installCdsAuth } from './http/plugins/cds-auth.js';
+import { Errors } from './errors.js';
 
 /** The service definitions ship with the code, one folder above src/ and dist/. */
 export const SERVICE_DEFINITIONS_DIR = fileURLToPath(new URL('../cds-hooks/', import.meta.url));
@@ -21,6 +29,22 @@ export interface AppOptions {
   now?: () => Date;
   newId?: () => string;
   logger?: FastifyServerOptions['logger'];
+  /** Trusted EHRs; read from CDS_TRUSTED_ISSUERS when not given. */
+  trustedIssuers?: TrustedIssuer[];
+  /** How soon an unknown `kid` may refetch an issuer's keys (tests shorten it). */
+  jwksCooldownMs?: number;
+}
+
+/** The issuer a request claims, unverified: only to key the per-issuer rate limit (verification comes after). */
+function claimedIssuer(request: Parameters<typeof bearerToken>[0]): string | undefined {
+  const token = bearerToken(request);
+  if (!token) return undefined;
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss.slice(0, 256) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Logs never carry tokens or patient data: auth headers and FHIR tokens are redacted wherever they appear. */
@@ -45,7 +69,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? loggerOptions(config),
     // One summary line per hook call instead of two lines per request (engineering.md section 3).
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1024 * 1024,
+    bodyLimit: config.bodyLimitBytes,
     requestTimeout: Math.max(config.deadlineMs * 4, 10_000),
     connectionTimeout: 30_000,
     keepAliveTimeout: 72_000,
@@ -63,6 +87,41 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  // Browser CDS clients (the CDS Hooks sandbox) need CORS; preflights are answered before authentication.
+  await app.register(cors, {
+    origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 600,
+  });
+  await app.register(helmet, { global: true });
+  if (config.rateLimitPerAddress > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitPerAddress,
+      timeWindow: 60_000,
+      errorResponseBuilder: () => Errors.rateLimited(),
+    });
+  }
+  if (config.rateLimitPerIssuer > 0) {
+    if (config.rateLimitPerAddress === 0) await app.register(rateLimit, { global: false });
+    const byIssuer = app.createRateLimit({
+      max: config.rateLimitPerIssuer,
+      timeWindow: 60_000,
+      keyGenerator: (request) => `iss:${claimedIssuer(request) ?? request.ip}`,
+    });
+    app.addHook('onRequest', async function limitPerIssuer(request, reply) {
+      if (!request.url.startsWith('/cds-services') || request.method === 'OPTIONS') return;
+      const limit = await byIssuer(request);
+      if (limit.isAllowed || !limit.isExceeded) return;
+      void reply.header('retry-after', limit.ttlInSeconds);
+      throw Errors.rateLimited();
+    });
+  }
+  if (config.auth === 'jwt') {
+    const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
+    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs }), publicBaseUrl: config.publicBaseUrl });
+  }
   await app.register(healthRoutes, { rulesVersion, auth: config.auth });
   await app.register(evidenceRoutes, { rules });
   await app.register(discoveryRoutes, { catalog, rulesVersion });

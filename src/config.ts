@@ -15,6 +15,12 @@ export interface Config {
   fhirMaxPages: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   adminToken?: string;
+  /** Browser origins allowed to call /cds-services (CDS_CORS_ORIGINS, comma-separated; "*" for any). */
+  corsOrigins: string[];
+  /** Requests per minute from one address (all routes), and from one JWT issuer (/cds-services); 0 turns a limit off. */
+  rateLimitPerAddress: number;
+  rateLimitPerIssuer: number;
+  bodyLimitBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -46,6 +52,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const port = integer(env, 'PORT', 3000, 0, 65535, problems);
   const deadlineMs = integer(env, 'CDS_DEADLINE_MS', 1500, 50, 60_000, problems);
   const fhirMaxPages = integer(env, 'FHIR_MAX_PAGES', 10, 1, 100, problems);
+  const rateLimitPerAddress = integer(env, 'RATE_LIMIT_PER_ADDRESS', 12_000, 0, 10_000_000, problems);
+  const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
+  const bodyLimitBytes = integer(env, 'CDS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
+  const corsOrigins = (env.CDS_CORS_ORIGINS ?? 'https://sandbox.cds-hooks.org').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of corsOrigins) if (o !== '*' && !/^https?:\/\/[^/]+$/.test(o)) problems.push(`CDS_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
 
   let publicBaseUrl = env.PUBLIC_BASE_URL || `http://localhost:${port}`;
   try {
@@ -78,5 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     fhirMaxPages,
     logLevel: logLevel as Config['logLevel'],
     adminToken: env.ADMIN_TOKEN || undefined,
+    corsOrigins,
+    rateLimitPerAddress,
+    rateLimitPerIssuer,
+    bodyLimitBytes,
   };
 }

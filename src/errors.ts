@@ -4,7 +4,7 @@ import type { OperationOutcome } from 'fhir/r4.js';
  * The service's errors, one code each, as fastify does it: callers and tests match on `code`, never on text.
  * Every error reaches the client as a FHIR OperationOutcome (CDS Hooks 3.0 ballot, "Returning OperationOutcome").
  */
-export type IssueType = 'invalid' | 'not-found' | 'processing' | 'too-long' | 'exception' | 'security' | 'not-supported';
+export type IssueType = 'invalid' | 'not-found' | 'processing' | 'too-long' | 'exception' | 'security' | 'not-supported' | 'throttled';
 
 export class CdsError extends Error {
   constructor(
@@ -21,6 +21,8 @@ export class CdsError extends Error {
 export const Errors = {
   invalidRequest: (detail: string) => new CdsError('CDS_ERR_INVALID_REQUEST', 400, detail, 'invalid'),
   unknownService: (id: string) => new CdsError('CDS_ERR_UNKNOWN_SERVICE', 404, `No CDS service with id "${id}"`, 'not-found'),
+  unauthorized: () => new CdsError('CDS_ERR_UNAUTHORIZED', 401, 'Unauthorized', 'security'),
+  rateLimited: () => new CdsError('CDS_ERR_RATE_LIMITED', 429, 'Too many requests', 'throttled'),
   prefetchMissing: (keys: string[]) =>
     new CdsError(
       'CDS_ERR_PREFETCH_MISSING',

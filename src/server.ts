@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { buildApp, loggerOptions } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { RulesError } from './rules/load-rules.js';
+import { TrustedIssuersError } from './auth/trusted-issuers.js';
 
 async function main(): Promise<void> {
   let config;
@@ -17,12 +18,8 @@ async function main(): Promise<void> {
   }
   const log = pino(loggerOptions(config) as object);
 
-  if (config.auth === 'jwt') {
-    // JWT verification is its own feature; until it lands, refusing to start is the only safe answer.
-    log.fatal('CDS_AUTH=jwt is not available in this version: set CDS_AUTH=off behind a trusted network, or upgrade');
-    process.exit(1);
-  }
-  log.warn('CDS_AUTH=off: hook calls are not authenticated; run only on a trusted network');
+  if (config.auth === 'off') log.warn('CDS_AUTH=off: hook calls are not authenticated; run only on a trusted network');
+  else if (!config.trustedIssuersFile) log.warn('CDS_AUTH=jwt and no CDS_TRUSTED_ISSUERS: every call to /cds-services will be refused until issuers are configured');
 
   let app;
   try {
@@ -30,6 +27,10 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof RulesError) {
       log.fatal({ problems: err.problems }, `rules in ${config.rulesDir} are invalid`);
+      process.exit(1);
+    }
+    if (err instanceof TrustedIssuersError) {
+      log.fatal(err.message);
       process.exit(1);
     }
     throw err;

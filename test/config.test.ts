@@ -43,10 +43,10 @@ describe('starting the service', () => {
       timeout: 15_000,
     });
 
-  it('refuses to start with CDS_AUTH=jwt while JWT verification is not available', () => {
-    const r = run({});
+  it('refuses to start with a trusted issuers file it cannot read', () => {
+    const r = run({ CDS_TRUSTED_ISSUERS: '/nonexistent/issuers.json' });
     expect(r.status).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/CDS_AUTH=jwt is not available/);
+    expect(r.stdout + r.stderr).toMatch(/CDS_TRUSTED_ISSUERS \/nonexistent\/issuers\.json/);
   });
 
   it('refuses to start on invalid configuration, naming the variable', () => {
