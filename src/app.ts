@@ -51,8 +51,27 @@ function claimedIssuer(request: Parameters<typeof bearerToken>[0]): string | und
 export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
+    // Nothing logs request bodies or FHIR data; these paths are a second line of defence if something ever does.
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', '*.access_token', '*.fhirAuthorization', 'fhirAuthorization'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'authorization',
+        'fhirAuthorization',
+        '*.fhirAuthorization',
+        '*.access_token',
+        'body',
+        'req.body',
+        'prefetch',
+        '*.prefetch',
+        'context',
+        '*.context',
+        '*.name',
+        '*.birthDate',
+        '*.identifier',
+        '*.text',
+        '*.note',
+      ],
       censor: '[redacted]',
     },
   };

@@ -6,6 +6,8 @@ const reference = { type: 'string', minLength: 1, maxLength: 512 } as const;
 
 /** FHIR resources nest, but not this deep; deeper bodies are refused before anything walks them. */
 export const MAX_JSON_DEPTH = 64;
+/** No array in a hook request needs more items (a year of encounter diagnoses is far fewer); the body limit bounds the rest. */
+export const MAX_JSON_ARRAY = 20_000;
 
 export const hookRequestSchema = {
   type: 'object',

@@ -112,16 +112,18 @@ export function shapeProblem(value: unknown): string | undefined {
   return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
 }
 
-/** Depth of nested arrays and objects, without recursion (a hostile body must not overflow the stack). */
-export function jsonDepth(value: unknown, limit: number): number {
-  let max = 0;
+/**
+ * The first bound a JSON value breaks: nesting deeper than maxDepth, or an array longer than maxArray. Iterative, so a
+ * hostile body cannot overflow the stack.
+ */
+export function jsonBoundsProblem(value: unknown, maxDepth: number, maxArray: number): string | undefined {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [v, d] = stack.pop()!;
     if (typeof v !== 'object' || v === null) continue;
-    if (d > max) max = d;
-    if (max > limit) return max;
+    if (d > maxDepth) return `nests deeper than ${maxDepth} levels`;
+    if (Array.isArray(v) && v.length > maxArray) return `has an array longer than ${maxArray} items`;
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
   }
-  return max;
+  return undefined;
 }

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Errors } from '../../errors.js';
 import { handleHook, type HookDeps } from '../../cds-hooks/handle-hook.js';
-import { hookRequestSchema, MAX_JSON_DEPTH } from '../../cds-hooks/request-schema.js';
-import { jsonDepth } from '../../fhir/shape.js';
+import { hookRequestSchema, MAX_JSON_ARRAY, MAX_JSON_DEPTH } from '../../cds-hooks/request-schema.js';
+import { jsonBoundsProblem } from '../../fhir/shape.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { HookRequest } from '../../cds-hooks/types.js';
 
@@ -25,7 +25,8 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       // 404 for an unknown service comes before body validation.
       preValidation: async (request) => {
         if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
-        if (jsonDepth(request.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw Errors.invalidRequest(`Body nests deeper than ${MAX_JSON_DEPTH} levels`);
+        const bounds = jsonBoundsProblem(request.body, MAX_JSON_DEPTH, MAX_JSON_ARRAY);
+        if (bounds) throw Errors.invalidRequest(`Body ${bounds}`);
       },
     },
     async (request, reply) => {
@@ -39,6 +40,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
           durationMs: Math.round((performance.now() - started) * 100) / 100,
           orders: result.summary.orders,
           recommendations: result.summary.recommendations,
+          rulesVersion: opts.deps.rules.version + '+' + opts.deps.rules.hash,
           unreadable: result.summary.unreadableKeys,
           ...(result.summary.fhirCalls.length > 0 ? { fhirCalls: result.summary.fhirCalls } : {}),
         },
