@@ -30,7 +30,7 @@ async function start(kind: 'service' | 'bare'): Promise<{ url: string; child: Ch
   const args = kind === 'service' ? ['dist/server.js'] : ['bench/bare-server.mjs'];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CDS_AUTH: 'off', LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CDS_AUTH: 'off', LOG_LEVEL: 'warn', RATE_LIMIT_PER_ADDRESS: '0', RATE_LIMIT_PER_ISSUER: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
