@@ -17,6 +17,12 @@ import { loadTrustedIssuers, type TrustedIssuer } from './auth/trusted-issuers.j
 import { CdsJwtVerifier } from './auth/jwt-verifier.js';
 import { bearerToken, installCdsAuth } from './http/plugins/cds-auth.js';
 import { Errors } from './errors.js';
+import { openStore, type Store } from './store/database.js';
+import { AuditWriter } from './store/audit-writer.js';
+import { purgeOlderThan } from './store/analytics.js';
+import { DatabaseReplayStore } from './store/replay-store.js';
+import { feedbackRoutes } from './http/routes/feedback.js';
+import { analyticsRoutes } from './http/routes/analytics.js';
 
 /** The service definitions ship with the code, one folder above src/ and dist/. */
 export const SERVICE_DEFINITIONS_DIR = fileURLToPath(new URL('../cds-hooks/', import.meta.url));
@@ -33,6 +39,8 @@ export interface AppOptions {
   trustedIssuers?: TrustedIssuer[];
   /** How soon an unknown `kid` may refetch an issuer's keys (tests shorten it). */
   jwksCooldownMs?: number;
+  /** The feedback and audit store; opened from DATABASE_URL or DATA_DIR when not given (and then closed with the app). */
+  store?: Store;
 }
 
 /** The issuer a request claims, unverified: only to key the per-issuer rate limit (verification comes after). */
@@ -75,6 +83,13 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
       censor: '[redacted]',
     },
   };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    audit: AuditWriter;
+    store: Store;
+  }
 }
 
 /** The composition root: rules and service definitions in, a fastify app with every route out. */
@@ -137,18 +152,40 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       throw Errors.rateLimited();
     });
   }
+  const store = options.store ?? (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret }));
+  const audit = new AuditWriter(store, app.log);
+  const now = options.now ?? (() => new Date());
+  // Retention: old audit and feedback go, hourly; the timer must not keep the process alive.
+  const purge = setInterval(() => {
+    purgeOlderThan(store, new Date(Date.now() - config.auditRetentionDays * 86_400_000)).catch((err: Error) => app.log.error({ err: { message: err.message } }, 'retention purge failed'));
+  }, 3_600_000);
+  purge.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(purge);
+    await audit.close();
+    if (!options.store) await store.close();
+  });
+  app.decorate('audit', audit);
+  app.decorate('store', store);
+
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
-    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs }), publicBaseUrl: config.publicBaseUrl });
+    // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
+    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
+    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
   }
-  await app.register(healthRoutes, { rulesVersion, auth: config.auth });
+  await app.register(healthRoutes, { rulesVersion, auth: config.auth, store });
+  await app.register(feedbackRoutes, { catalog, store, now });
+  await app.register(analyticsRoutes, { store, rulesVersion, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
   await app.register(evidenceRoutes, { rules });
   await app.register(discoveryRoutes, { catalog, rulesVersion });
   await app.register(hookRoutes, {
     catalog,
+    audit: (record) => audit.enqueue(record),
+    hash: store.hash,
     deps: {
       rules,
-      now: options.now ?? (() => new Date()),
+      now,
       newId: options.newId ?? randomUUID,
       baseUrl: config.publicBaseUrl,
       deadlineMs: config.deadlineMs,

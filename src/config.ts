@@ -21,6 +21,12 @@ export interface Config {
   rateLimitPerAddress: number;
   rateLimitPerIssuer: number;
   bodyLimitBytes: number;
+  /** PostgreSQL schema for the store (DATABASE_SCHEMA; default: the connection's own). */
+  databaseSchema?: string;
+  /** Days audit records and feedback are kept (AUDIT_RETENTION_DAYS). */
+  auditRetentionDays: number;
+  /** Secret of the keyed hashes of patient and user ids (AUDIT_HASH_SECRET; default: one generated and kept in the store). */
+  auditHashSecret?: string;
 }
 
 export class ConfigError extends Error {
@@ -55,6 +61,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const rateLimitPerAddress = integer(env, 'RATE_LIMIT_PER_ADDRESS', 12_000, 0, 10_000_000, problems);
   const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
   const bodyLimitBytes = integer(env, 'CDS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
+  const auditRetentionDays = integer(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36_500, problems);
+  if (env.DATABASE_SCHEMA && !/^[a-z_][a-z0-9_]*$/.test(env.DATABASE_SCHEMA)) problems.push('DATABASE_SCHEMA must be a plain lower-case identifier');
+  if (env.AUDIT_HASH_SECRET !== undefined && env.AUDIT_HASH_SECRET.length < 16) problems.push('AUDIT_HASH_SECRET must be at least 16 characters');
   const corsOrigins = (env.CDS_CORS_ORIGINS ?? 'https://sandbox.cds-hooks.org').split(',').map((o) => o.trim()).filter(Boolean);
   for (const o of corsOrigins) if (o !== '*' && !/^https?:\/\/[^/]+$/.test(o)) problems.push(`CDS_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
 
@@ -93,5 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     rateLimitPerAddress,
     rateLimitPerIssuer,
     bodyLimitBytes,
+    databaseSchema: env.DATABASE_SCHEMA || undefined,
+    auditRetentionDays,
+    auditHashSecret: env.AUDIT_HASH_SECRET || undefined,
   };
 }

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { tempDataDir } from './support/app.js';
 
 describe('configuration', () => {
   it('has the contract defaults', () => {
@@ -38,7 +39,7 @@ describe('starting the service', () => {
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: new URL('..', import.meta.url).pathname,
-      env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+      env: { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: tempDataDir(), ...env },
       encoding: 'utf8',
       timeout: 15_000,
     });

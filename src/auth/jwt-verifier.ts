@@ -1,5 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { TrustedIssuer } from './trusted-issuers.js';
+import { MemoryReplayStore, type ReplayStore } from '../store/replay-store.js';
 
 /** CDS Hooks 2.0: asymmetric signatures only; `none` and HMAC are refused before any key is looked at. */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
@@ -20,16 +21,18 @@ export class CdsJwtVerifier {
   private readonly issuers: Map<string, TrustedIssuer>;
   private readonly localSets = new Map<string, JWTVerifyGetKey>();
   private readonly remoteSets = new Map<string, JWTVerifyGetKey>();
-  /** Seen `jti`s until their token expires: "iss|jti" -> exp in ms. One instance's memory (a shared store comes later). */
-  private readonly seen = new Map<string, number>();
 
   private readonly now: () => number;
   private readonly cooldownMs: number;
 
-  constructor(issuers: TrustedIssuer[], options: { now?: () => number; jwksCooldownMs?: number } = {}) {
+  private readonly replays: ReplayStore;
+
+  constructor(issuers: TrustedIssuer[], options: { now?: () => number; jwksCooldownMs?: number; replays?: ReplayStore } = {}) {
     this.issuers = new Map(issuers.map((i) => [i.iss, i]));
     this.now = options.now ?? Date.now;
     this.cooldownMs = options.jwksCooldownMs ?? JWKS_COOLDOWN_MS;
+    // Seen `jti`s are kept until their token expires: in memory for one instance, in the shared store for several.
+    this.replays = options.replays ?? new MemoryReplayStore();
   }
 
   private remote(url: string): JWTVerifyGetKey {
@@ -59,16 +62,6 @@ export class CdsJwtVerifier {
     return 'no keys for the issuer without a jku';
   }
 
-  private remember(iss: string, jti: string, exp: number): boolean {
-    const nowMs = this.now();
-    const key = `${iss}|${jti}`;
-    const until = this.seen.get(key);
-    if (until !== undefined && until > nowMs) return false;
-    this.seen.set(key, exp * 1000);
-    if (this.seen.size % 1024 === 0) for (const [k, t] of this.seen) if (t <= nowMs) this.seen.delete(k);
-    return true;
-  }
-
   async verify(token: string, audience: string): Promise<Verdict> {
     let alg: string | undefined;
     let jku: string | undefined;
@@ -96,7 +89,7 @@ export class CdsJwtVerifier {
       if (typeof payload.iat !== 'number' || payload.iat > this.now() / 1000 + SKEW_SECONDS) return { ok: false, reason: 'iat in the future', iss };
       if (issuer.tenant !== undefined && payload.tenant !== issuer.tenant) return { ok: false, reason: 'tenant not allowed', iss };
       const jti = String(payload.jti);
-      if (!this.remember(issuer.iss, jti, payload.exp!)) return { ok: false, reason: 'jti replayed', iss };
+      if (!(await this.replays.remember(`${issuer.iss}|${jti}`, payload.exp! * 1000, this.now()))) return { ok: false, reason: 'jti replayed', iss };
       return { ok: true, iss: issuer.iss, jti };
     } catch (err) {
       return { ok: false, reason: describe(err), iss };

@@ -6,4 +6,6 @@ export interface CardContext {
   baseUrl: string;
   rulesVersion: string;
   newId: () => string;
+  /** Told which kind of suggestion each suggestion uuid is, for the audit (acceptance per suggestion). */
+  noteSuggestion?: (uuid: string, kind: string) => void;
 }

@@ -92,7 +92,9 @@ function suggestionsFor(a: Assessment, rules: LoadedRules, ctx: CardContext, vie
       } as ServiceRequest;
       return { type: 'create', description, resource };
     });
-    out.push({ label: fill(text.label, view), uuid: ctx.newId(), actions });
+    const uuid = ctx.newId();
+    ctx.noteSuggestion?.(uuid, id);
+    out.push({ label: fill(text.label, view), uuid, actions });
   }
   return out;
 }

@@ -43,6 +43,8 @@ export interface HookResult {
   response: CdsResponse;
   assessments: Assessment[];
   summary: HookSummary;
+  /** Suggestion uuid -> suggestion kind (remove-order, replace-with-xray...). */
+  suggestionKinds: Map<string, string>;
 }
 
 /** One hook call, from a validated request to the response: CDS Hooks protocol -> FHIR data -> facts -> rules -> cards. */
@@ -54,7 +56,8 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const summary: HookSummary = { orders: 0, recommendations: [], unreadableKeys: [], overruled: [], fhirCalls: [] };
 
   const imaging = lumbarImagingOrders(context.draftOrders, selections, rules, rules.terminology);
-  if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary };
+  const suggestionKinds = new Map<string, string>();
+  if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary, suggestionKinds };
 
   const absent = absentPrefetchKeys(request, service);
   if (absent.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(absent);
@@ -103,6 +106,7 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
     baseUrl: deps.baseUrl,
     rulesVersion: `${rules.version}+${rules.hash}`,
     newId: deps.newId,
+    noteSuggestion: (uuid, kind) => suggestionKinds.set(uuid, kind),
   };
   const cards: CdsCard[] = [];
   const systemActions: CdsAction[] = [];
@@ -122,5 +126,5 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
     // The CDS Hooks sandbox reads system actions only from the pre-2.0 place (CONTRACT section 7).
     response.extension = { systemActions };
   }
-  return { response, assessments, summary };
+  return { response, assessments, summary, suggestionKinds };
 }

@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK, type CryptoKey } from 'j
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { TrustedIssuer } from '../../src/auth/trusted-issuers.js';
-import { realRules, RULES_DIR } from '../support/app.js';
+import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
 import { condition, patient } from '../support/records.js';
 
@@ -76,7 +76,7 @@ async function makeApp(env: Record<string, string> = {}, cooldown = 0): Promise<
     { iss: EHR_B, jwks_uri: jwksB.url, tenant: 'tenant-b' },
     { iss: SANDBOX, jku: [jwksSandbox.url] },
   ];
-  const config = loadConfig({ CDS_AUTH: 'jwt', PUBLIC_BASE_URL: BASE, LOG_LEVEL: 'info', RULES_DIR, ...env });
+  const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'jwt', PUBLIC_BASE_URL: BASE, LOG_LEVEL: 'info', RULES_DIR, ...env });
   const stream = { write: (l: string) => void logs.push(l) };
   const a = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, trustedIssuers: issuers, jwksCooldownMs: cooldown, logger: { level: 'info', stream } as any });
   await a.ready();

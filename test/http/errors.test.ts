@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { realRules, RULES_DIR, testApp } from '../support/app.js';
+import { realRules, RULES_DIR, testApp, tempDataDir } from '../support/app.js';
 import { condition, patient } from '../support/records.js';
 import { requestFor } from '../support/scenarios.js';
 
@@ -114,7 +114,7 @@ describe('bad requests get a clear OperationOutcome and the right status', () =>
 
 describe('an internal failure', () => {
   it('answers 500 "Internal error" without the message or a stack trace', async () => {
-    const config = loadConfig({ CDS_AUTH: 'off', LOG_LEVEL: 'silent', RULES_DIR });
+    const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'off', LOG_LEVEL: 'silent', RULES_DIR });
     const broken = await buildApp({ config, rules: await realRules(), logger: false, now: () => { throw new Error('secret detail at /srv/app.js:12'); } });
     const res = await broken.inject({ method: 'POST', url: SELECT, payload: valid() });
     expect(res.statusCode).toBe(500);

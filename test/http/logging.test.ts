@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildApp, loggerOptions } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { realRules, RULES_DIR } from '../support/app.js';
+import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { condition } from '../support/records.js';
 import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
 
@@ -10,7 +10,7 @@ describe('logs', () => {
   it('carry one summary per hook call, without tokens or patient data', async () => {
     const lines: string[] = [];
     const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-    const config = loadConfig({ CDS_AUTH: 'off', LOG_LEVEL: 'trace', RULES_DIR });
+    const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'off', LOG_LEVEL: 'trace', RULES_DIR });
     const app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: { ...(loggerOptions(config) as object), stream } });
 
     const patient = { resourceType: 'Patient', id: 'pt-8675309', gender: 'female', birthDate: '1961-04-12', name: [{ family: 'Zyxwvut' }] };
@@ -40,7 +40,7 @@ describe('logs of FHIR queries', () => {
     await fhir.start();
     const lines: string[] = [];
     const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-    const config = loadConfig({ CDS_AUTH: 'off', LOG_LEVEL: 'info', RULES_DIR });
+    const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'off', LOG_LEVEL: 'info', RULES_DIR });
     const app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: { ...(loggerOptions(config) as object), stream } });
     try {
       await fhir.load([{ resourceType: 'Patient', id: 'pt-5551212', birthDate: '1970-02-03', gender: 'male' }, { ...condition('M54.50', { onsetDaysAgo: 4 }), subject: { reference: 'Patient/pt-5551212' } }] as any);

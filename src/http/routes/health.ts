@@ -3,15 +3,21 @@ import type { FastifyPluginAsync } from 'fastify';
 export interface HealthOptions {
   rulesVersion: string;
   auth: 'jwt' | 'off';
+  store: { kind: string; ping: () => Promise<boolean> };
 }
 
 /** Liveness and readiness for orchestrators; no auth, no PHI. */
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts) => {
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async () => ({
-    status: 'ready',
-    rulesVersion: opts.rulesVersion,
-    auth: opts.auth,
-    ...(opts.auth === 'off' ? { warning: 'CDS_AUTH=off: hook calls are not authenticated' } : {}),
-  }));
+  // Ready when the rules are loaded (they are, or the app would not exist) and the store answers.
+  app.get('/readyz', async (_request, reply) => {
+    const storeUp = await opts.store.ping();
+    return reply.code(storeUp ? 200 : 503).send({
+      status: storeUp ? 'ready' : 'store unavailable',
+      rulesVersion: opts.rulesVersion,
+      auth: opts.auth,
+      store: opts.store.kind,
+      ...(opts.auth === 'off' ? { warning: 'CDS_AUTH=off: hook calls are not authenticated' } : {}),
+    });
+  });
 };

@@ -5,10 +5,15 @@ import { hookRequestSchema, MAX_JSON_ARRAY, MAX_JSON_DEPTH } from '../../cds-hoo
 import { jsonBoundsProblem } from '../../fhir/shape.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { HookRequest } from '../../cds-hooks/types.js';
+import { auditRecord } from '../../store/audit-record.js';
+import type { AuditRecord } from '../../store/audit-writer.js';
 
 export interface HookRouteOptions {
   catalog: ServiceCatalog;
   deps: HookDeps;
+  /** Queues the audit record of a call that returned cards; never waits for the store. */
+  audit: (record: AuditRecord) => void;
+  hash: (value: string) => string;
 }
 
 /** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
@@ -47,6 +52,16 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
         'hook call',
       );
       for (const note of result.summary.overruled) request.log.error({ service: service.definition.id }, `safety guard: ${note}`);
+      const record = auditRecord({
+        request: request.body,
+        service: service.definition.id,
+        result,
+        rulesVersion: `${opts.deps.rules.version}+${opts.deps.rules.hash}`,
+        durationMs: performance.now() - started,
+        at: opts.deps.now(),
+        hash: opts.hash,
+      });
+      if (record) opts.audit(record);
       return reply.type('application/json; charset=utf-8').send(result.response);
     },
   );

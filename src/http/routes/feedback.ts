@@ -1,0 +1,71 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Errors } from '../../errors.js';
+import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
+import type { Store } from '../../store/database.js';
+import { storeFeedback, type FeedbackItem } from '../../store/feedback.js';
+
+const feedbackSchema = {
+  type: 'object',
+  required: ['feedback'],
+  properties: {
+    feedback: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['card', 'outcome', 'outcomeTimestamp'],
+        properties: {
+          card: { type: 'string', minLength: 1, maxLength: 256 },
+          outcome: { enum: ['accepted', 'overridden'] },
+          acceptedSuggestions: {
+            type: 'array',
+            maxItems: 100,
+            items: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 256 } } },
+          },
+          overrideReason: {
+            type: 'object',
+            properties: {
+              reason: {
+                type: 'object',
+                required: ['code'],
+                properties: { system: { type: 'string', maxLength: 512 }, code: { type: 'string', minLength: 1, maxLength: 256 }, display: { type: 'string' } },
+              },
+              userComment: { type: 'string', maxLength: 10_000 },
+            },
+          },
+          outcomeTimestamp: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  },
+} as const;
+
+/**
+ * POST /cds-services/{id}/feedback (CDS Hooks 2.0): validated, committed before the 200, and idempotent.
+ * The clinician's comment is free text: the store keeps only that there was one.
+ */
+export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store: Store; now: () => Date }> = async (app, opts) => {
+  app.post<{ Params: { id: string }; Body: { feedback: FeedbackItem[] } }>(
+    '/cds-services/:id/feedback',
+    {
+      schema: { body: feedbackSchema },
+      preValidation: async (request) => {
+        if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
+      },
+    },
+    async (request, reply) => {
+      request.body.feedback.forEach((f, i) => {
+        if (f.outcome === 'accepted' && !(f.acceptedSuggestions?.length)) {
+          throw Errors.invalidRequest(`feedback[${i}]: an accepted outcome needs acceptedSuggestions (cds-fb-2)`);
+        }
+        if (f.overrideReason && !f.overrideReason.reason && !f.overrideReason.userComment) {
+          throw Errors.invalidRequest(`feedback[${i}].overrideReason needs a reason or a userComment (cds-fb-3)`);
+        }
+      });
+      const stored = await storeFeedback(opts.store, request.params.id, request.body.feedback, opts.now());
+      request.log.info({ service: request.params.id, items: request.body.feedback.length, stored }, 'feedback');
+      return reply.send({});
+    },
+  );
+};

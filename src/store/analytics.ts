@@ -1,0 +1,92 @@
+import type { Store } from './database.js';
+
+export interface RecommendationStats {
+  cards: number;
+  accepted: number;
+  overridden: number;
+  overrideReasons: Record<string, number>;
+}
+
+export interface AnalyticsSummary {
+  rulesVersion: string;
+  byRecommendation: Record<string, RecommendationStats>;
+}
+
+export interface AnalyticsDetail extends AnalyticsSummary {
+  byDay: Array<{ day: string; cards: number; accepted: number; overridden: number }>;
+  byRule: Array<{ rule: string; cards: number; accepted: number; overridden: number }>;
+  bySuggestion: Array<{ suggestion: string; offered: number; accepted: number }>;
+}
+
+const empty = (): RecommendationStats => ({ cards: 0, accepted: 0, overridden: 0, overrideReasons: {} });
+
+/**
+ * What the cards did: how many of each recommendation were shown, accepted and overridden, and why. Feedback counts once
+ * per card and outcome (the latest wins when a client changes its mind); feedback for cards this store never issued is left out.
+ */
+export async function analytics(store: Store, rulesVersion: string, since?: string): Promise<AnalyticsDetail> {
+  let cardsQuery = store.db.selectFrom('audit_card').select(['card_uuid', 'recommendation', 'day', 'fired_rules', 'suggestions']);
+  if (since) cardsQuery = cardsQuery.where('at', '>=', since);
+  const cards = await cardsQuery.execute();
+  const byCard = new Map(cards.map((c) => [c.card_uuid, c]));
+  const feedback = await store.db
+    .selectFrom('feedback')
+    .select(['card_uuid', 'outcome', 'accepted_suggestions', 'override_reason_code', 'outcome_at'])
+    .orderBy('outcome_at', 'asc')
+    .execute();
+  const latest = new Map<string, (typeof feedback)[number]>();
+  for (const f of feedback) if (byCard.has(f.card_uuid)) latest.set(f.card_uuid, f);
+
+  const byRecommendation: Record<string, RecommendationStats> = {};
+  const days = new Map<string, { day: string; cards: number; accepted: number; overridden: number }>();
+  const rules = new Map<string, { rule: string; cards: number; accepted: number; overridden: number }>();
+  const suggestions = new Map<string, { suggestion: string; offered: number; accepted: number }>();
+  for (const c of cards) {
+    const stats = (byRecommendation[c.recommendation] ??= empty());
+    const day = days.get(c.day) ?? { day: c.day, cards: 0, accepted: 0, overridden: 0 };
+    days.set(c.day, day);
+    const fired = (JSON.parse(c.fired_rules) as string[]).map((rule) => {
+      const r = rules.get(rule) ?? { rule, cards: 0, accepted: 0, overridden: 0 };
+      rules.set(rule, r);
+      return r;
+    });
+    const offered = JSON.parse(c.suggestions) as Array<{ uuid: string; kind: string }>;
+    for (const s of offered) {
+      const entry = suggestions.get(s.kind) ?? { suggestion: s.kind, offered: 0, accepted: 0 };
+      entry.offered++;
+      suggestions.set(s.kind, entry);
+    }
+    for (const target of [stats, day, ...fired]) target.cards++;
+    const f = latest.get(c.card_uuid);
+    if (!f) continue;
+    const outcome = f.outcome === 'accepted' ? 'accepted' : 'overridden';
+    for (const target of [stats, day, ...fired]) target[outcome]++;
+    if (outcome === 'overridden') {
+      const reason = f.override_reason_code ?? 'none-given';
+      stats.overrideReasons[reason] = (stats.overrideReasons[reason] ?? 0) + 1;
+    } else {
+      const accepted = new Set(JSON.parse(f.accepted_suggestions) as string[]);
+      for (const s of offered) if (accepted.has(s.uuid)) suggestions.get(s.kind)!.accepted++;
+    }
+  }
+  return {
+    rulesVersion,
+    byRecommendation,
+    byDay: [...days.values()].sort((a, b) => a.day.localeCompare(b.day)),
+    byRule: [...rules.values()].sort((a, b) => b.cards - a.cards),
+    bySuggestion: [...suggestions.values()].sort((a, b) => b.offered - a.offered),
+  };
+}
+
+/** Deletes audit and feedback older than the retention period. */
+export async function purgeOlderThan(store: Store, cutoff: Date): Promise<number> {
+  const iso = cutoff.toISOString();
+  let deleted = 0;
+  await store.db.transaction().execute(async (trx) => {
+    for (const [table, column] of [['audit_card', 'at'], ['audit_hook_call', 'at'], ['feedback', 'received_at']] as const) {
+      const r = await trx.deleteFrom(table).where(column, '<', iso).executeTakeFirst();
+      deleted += Number(r.numDeletedRows ?? 0);
+    }
+  });
+  return deleted;
+}

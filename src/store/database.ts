@@ -1,0 +1,94 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrate } from './migrations.js';
+import type { Database } from './schema.js';
+
+export interface StoreConfig {
+  databaseUrl?: string;
+  /** PostgreSQL schema (DATABASE_SCHEMA); created when missing. */
+  databaseSchema?: string;
+  dataDir: string;
+  /** AUDIT_HASH_SECRET; when absent, a secret is generated once and kept in the store, shared by every instance. */
+  hashSecret?: string;
+}
+
+export interface Store {
+  db: Kysely<Database>;
+  kind: 'sqlite' | 'postgres';
+  /** Keyed hash of an identity (patient or user id): the same id gives the same hash, the id cannot be recovered. */
+  hash(value: string): string;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDialect; kind: Store['kind'] } {
+  if (config.databaseUrl) {
+    const schema = config.databaseSchema;
+    const pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    return { dialect: new PostgresDialect({ pool }), kind: 'postgres' };
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const database = new BetterSqlite3(join(config.dataDir, 'lbp-imaging-cds.sqlite'));
+  // WAL lets readers and the writer work together; FULL makes a commit survive a crash before the 200 goes out.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  return { dialect: new SqliteDialect({ database }), kind: 'sqlite' };
+}
+
+/** Opens the embedded store (SQLite in DATA_DIR) or PostgreSQL (DATABASE_URL), and migrates it. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  if (config.databaseUrl && config.databaseSchema) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(config.databaseSchema)) throw new Error('DATABASE_SCHEMA must be a plain lower-case identifier');
+    const setup = new pg.Client({ connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 });
+    await setup.connect();
+    try {
+      await setup.query(`create schema if not exists ${config.databaseSchema}`);
+    } finally {
+      await setup.end();
+    }
+  }
+  const { dialect, kind } = openDialect(config);
+  const db = new Kysely<Database>({ dialect });
+  try {
+    await migrate(db as Kysely<unknown>);
+    const secret = config.hashSecret ?? (await sharedSecret(db));
+    return {
+      db,
+      kind,
+      hash: (value) => createHmac('sha256', secret).update(value).digest('hex').slice(0, 32),
+      async ping() {
+        try {
+          await sql`select 1`.execute(db);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      close: () => db.destroy(),
+    };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+}
+
+/** The hashing secret kept in the store: the first instance writes it, the others read the same one. */
+async function sharedSecret(db: Kysely<Database>): Promise<string> {
+  await db
+    .insertInto('setting')
+    .values({ key: 'hash_secret', value: randomBytes(32).toString('hex') })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const row = await db.selectFrom('setting').select('value').where('key', '=', 'hash_secret').executeTakeFirstOrThrow();
+  return row.value;
+}
