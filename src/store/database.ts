@@ -60,7 +60,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const { dialect, kind } = openDialect(config);
   const db = new Kysely<Database>({ dialect });
   try {
-    await migrate(db as Kysely<unknown>);
+    await migrate(db as Kysely<unknown>, config.databaseUrl ? config.databaseSchema : undefined);
     const secret = config.hashSecret ?? (await sharedSecret(db));
     return {
       db,

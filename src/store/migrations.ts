@@ -63,9 +63,12 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
-/** Brings the store's schema up to date; safe to run from several instances (the migrator takes a lock). */
-export async function migrate(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+/**
+ * Brings the store's schema up to date; safe to run from several instances (the migrator takes a lock). On PostgreSQL with
+ * DATABASE_SCHEMA, the migrator's own tables live in that schema too (else it may find another schema's and skip its own).
+ */
+export async function migrate(db: Kysely<unknown>, schema?: string): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`store migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`);
