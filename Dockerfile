@@ -3,6 +3,9 @@
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
+# better-sqlite3 (the embedded store) compiles from source: no prebuilt binary is downloaded.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_build_from_source=true
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
