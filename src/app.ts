@@ -23,6 +23,8 @@ import { purgeOlderThan } from './store/analytics.js';
 import { DatabaseReplayStore } from './store/replay-store.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { Metrics } from './observability/metrics.js';
 
 /** The service definitions ship with the code, one folder above src/ and dist/. */
 export const SERVICE_DEFINITIONS_DIR = fileURLToPath(new URL('../cds-hooks/', import.meta.url));
@@ -89,6 +91,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     audit: AuditWriter;
     store: Store;
+    metrics: Metrics;
   }
 }
 
@@ -165,8 +168,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await audit.close();
     if (!options.store) await store.close();
   });
+  const metrics = new Metrics(rules, () => audit.dropped);
   app.decorate('audit', audit);
   app.decorate('store', store);
+  app.decorate('metrics', metrics);
 
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
@@ -175,12 +180,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
   }
   await app.register(healthRoutes, { rulesVersion, auth: config.auth, store });
-  await app.register(feedbackRoutes, { catalog, store, now });
+  await app.register(feedbackRoutes, { catalog, store, now, metrics });
+  await app.register(metricsRoutes, { metrics });
   await app.register(analyticsRoutes, { store, rulesVersion, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
   await app.register(evidenceRoutes, { rules });
   await app.register(discoveryRoutes, { catalog, rulesVersion });
   await app.register(hookRoutes, {
     catalog,
+    metrics,
     audit: (record) => audit.enqueue(record),
     hash: store.hash,
     deps: {

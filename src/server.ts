@@ -4,6 +4,7 @@ import { buildApp, loggerOptions } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { RulesError } from './rules/load-rules.js';
 import { TrustedIssuersError } from './auth/trusted-issuers.js';
+import { startTracing, tracingRequested } from './telemetry.js';
 
 async function main(): Promise<void> {
   let config;
@@ -20,6 +21,9 @@ async function main(): Promise<void> {
 
   if (config.auth === 'off') log.warn('CDS_AUTH=off: hook calls are not authenticated; run only on a trusted network');
   else if (!config.trustedIssuersFile) log.warn('CDS_AUTH=jwt and no CDS_TRUSTED_ISSUERS: every call to /cds-services will be refused until issuers are configured');
+
+  const stopTracing = tracingRequested() ? await startTracing() : undefined;
+  if (stopTracing) log.info('OpenTelemetry tracing on (OTEL_* variables)');
 
   let app;
   try {
@@ -40,6 +44,7 @@ async function main(): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down');
     await app.close();
+    await stopTracing?.();
   });
 
   await app.listen({ port: config.port, host: config.host });

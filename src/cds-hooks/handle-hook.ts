@@ -4,6 +4,7 @@ import { deriveFacts } from '../facts/derive-facts.js';
 import { lowBackPainOrders, lumbarImagingOrders } from '../facts/order-scope.js';
 import type { Assessment } from '../facts/types.js';
 import { recommend } from '../decision/recommend.js';
+import { inSpan } from '../observability/tracing.js';
 import { applySafetyGuard } from '../decision/safety-guard.js';
 import { recommendationCard } from '../cards/recommendation-card.js';
 import { conversationCard } from '../cards/conversation-card.js';
@@ -87,7 +88,11 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const memo = new Map();
   for (const order of orders) {
     const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now, memo);
-    const decision = await recommend(facts, order, rules);
+    const decision = await inSpan('rules.evaluate', { 'cds.modality': order.modality }, async (set) => {
+      const d = await recommend(facts, order, rules);
+      set({ 'cds.recommendation': d.recommendation, 'cds.fired_rules': d.firedRules.join(',') });
+      return d;
+    });
     const guarded = applySafetyGuard(decision.recommendation, facts, rules);
     if (guarded.overruled) summary.overruled.push(guarded.overruled);
     assessments.push({

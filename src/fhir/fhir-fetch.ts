@@ -1,5 +1,6 @@
 import { Client } from 'fhir-kit-client';
 import type { Bundle, BundleEntry, BundleLink } from 'fhir/r4.js';
+import { inSpan } from '../observability/tracing.js';
 
 /** How one prefetch query fared against the EHR's FHIR server; what the log may say (no URL, no data, no token). */
 export interface FhirCall {
@@ -72,7 +73,7 @@ export async function fetchFromFhirServer(req: FhirFetchRequest): Promise<FhirFe
 
   const result: FhirFetchResult = { values: {}, failures: {}, calls: [] };
   await Promise.all(
-    Object.entries(req.queries).map(async ([key, query]) => {
+    Object.entries(req.queries).map(([key, query]) => inSpan('fhir.query', { 'fhir.prefetch_key': key }, async (setSpan) => {
       const started = performance.now();
       const call: FhirCall = { key, ms: 0, outcome: 'ok', pages: 0 };
       try {
@@ -108,8 +109,9 @@ export async function fetchFromFhirServer(req: FhirFetchRequest): Promise<FhirFe
       } finally {
         call.ms = Math.round((performance.now() - started) * 10) / 10;
         result.calls.push(call);
+        setSpan({ 'fhir.outcome': call.outcome, 'fhir.pages': call.pages, ...(call.status ? { 'http.response.status_code': call.status } : {}) });
       }
-    }),
+    })),
   );
   return result;
 }

@@ -3,6 +3,7 @@ import { Errors } from '../../errors.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { Store } from '../../store/database.js';
 import { storeFeedback, type FeedbackItem } from '../../store/feedback.js';
+import type { Metrics } from '../../observability/metrics.js';
 
 const feedbackSchema = {
   type: 'object',
@@ -45,7 +46,7 @@ const feedbackSchema = {
  * POST /cds-services/{id}/feedback (CDS Hooks 2.0): validated, committed before the 200, and idempotent.
  * The clinician's comment is free text: the store keeps only that there was one.
  */
-export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store: Store; now: () => Date }> = async (app, opts) => {
+export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store: Store; now: () => Date; metrics: Metrics }> = async (app, opts) => {
   app.post<{ Params: { id: string }; Body: { feedback: FeedbackItem[] } }>(
     '/cds-services/:id/feedback',
     {
@@ -64,6 +65,7 @@ export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store
         }
       });
       const stored = await storeFeedback(opts.store, request.params.id, request.body.feedback, opts.now());
+      for (const f of request.body.feedback) opts.metrics.feedback.inc({ outcome: f.outcome });
       request.log.info({ service: request.params.id, items: request.body.feedback.length, stored }, 'feedback');
       return reply.send({});
     },

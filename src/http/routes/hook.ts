@@ -6,10 +6,13 @@ import { jsonBoundsProblem } from '../../fhir/shape.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { HookRequest } from '../../cds-hooks/types.js';
 import { auditRecord } from '../../store/audit-record.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { inSpan } from '../../observability/tracing.js';
 import type { AuditRecord } from '../../store/audit-writer.js';
 
 export interface HookRouteOptions {
   catalog: ServiceCatalog;
+  metrics: Metrics;
   deps: HookDeps;
   /** Queues the audit record of a call that returned cards; never waits for the store. */
   audit: (record: AuditRecord) => void;
@@ -19,6 +22,15 @@ export interface HookRouteOptions {
 /** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
 export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts) => {
   const arrivals = new WeakMap<object, number>();
+  const outcomes = new WeakMap<object, string[]>();
+  // Every call is counted, refused ones too: by service, recommendation (or "none", or "error") and status.
+  app.addHook('onResponse', async function countHookCall(request, reply) {
+    const service = opts.catalog.has((request.params as { id?: string }).id ?? '') ? (request.params as { id: string }).id : 'unknown';
+    const recommendations = outcomes.get(request) ?? [reply.statusCode >= 400 ? 'error' : 'none'];
+    for (const recommendation of recommendations) opts.metrics.hookCalls.inc({ service, recommendation, status: String(reply.statusCode) });
+    const started = arrivals.get(request);
+    if (started !== undefined) opts.metrics.hookDuration.observe({ service }, (performance.now() - started) / 1000);
+  });
   app.post<{ Params: { id: string }; Body: HookRequest }>(
     '/cds-services/:id',
     {
@@ -37,7 +49,15 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
     async (request, reply) => {
       const started = arrivals.get(request) ?? performance.now();
       const service = opts.catalog.get(request.params.id)!;
-      const result = await handleHook(request.body, service, opts.deps, started);
+      const result = await inSpan('cds.hook', { 'cds.service': service.definition.id, 'cds.hook': service.definition.hook }, async (set) => {
+        const r = await handleHook(request.body, service, opts.deps, started);
+        set({ 'cds.orders': r.summary.orders, 'cds.recommendations': r.summary.recommendations.join(','), 'cds.fhir_calls': r.summary.fhirCalls.length });
+        return r;
+      });
+      outcomes.set(request, result.summary.recommendations.length > 0 ? result.summary.recommendations : ['none']);
+      opts.metrics.fhirCalls(result.summary.fhirCalls);
+      for (const card of result.response.cards) opts.metrics.cards.inc({ code: card.source.topic?.code ?? 'unknown' });
+      if (result.summary.overruled.length > 0) opts.metrics.safetyOverrules.inc(result.summary.overruled.length);
       request.log.info(
         {
           service: service.definition.id,
