@@ -92,6 +92,7 @@ declare module 'fastify' {
     audit: AuditWriter;
     store: Store;
     metrics: Metrics;
+    draining: boolean;
   }
 }
 
@@ -172,6 +173,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('audit', audit);
   app.decorate('store', store);
   app.decorate('metrics', metrics);
+  // Draining (SIGTERM): readiness fails so the load balancer stops sending, and every response closes its connection,
+  // so no keep-alive socket is left idle for a request to race the close.
+  app.decorate('draining', false);
+  app.addHook('onSend', async function closeWhenDraining(_request, reply) {
+    if (app.draining) void reply.header('connection', 'close');
+  });
 
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
@@ -179,7 +186,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
     installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
   }
-  await app.register(healthRoutes, { rulesVersion, auth: config.auth, store });
+  await app.register(healthRoutes, { rulesVersion, auth: config.auth, store, draining: () => app.draining });
   await app.register(feedbackRoutes, { catalog, store, now, metrics });
   await app.register(metricsRoutes, { metrics });
   await app.register(analyticsRoutes, { store, rulesVersion, requireToken: config.auth === 'jwt', adminToken: config.adminToken });

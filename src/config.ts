@@ -27,6 +27,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Secret of the keyed hashes of patient and user ids (AUDIT_HASH_SECRET; default: one generated and kept in the store). */
   auditHashSecret?: string;
+  /** On SIGTERM, how long to keep answering (readiness failing) before closing (SHUTDOWN_DRAIN_MS). */
+  shutdownDrainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
   const bodyLimitBytes = integer(env, 'CDS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
   const auditRetentionDays = integer(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36_500, problems);
+  const shutdownDrainMs = integer(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 8000, problems);
   if (env.DATABASE_SCHEMA && !/^[a-z_][a-z0-9_]*$/.test(env.DATABASE_SCHEMA)) problems.push('DATABASE_SCHEMA must be a plain lower-case identifier');
   if (env.AUDIT_HASH_SECRET !== undefined && env.AUDIT_HASH_SECRET.length < 16) problems.push('AUDIT_HASH_SECRET must be at least 16 characters');
   const corsOrigins = (env.CDS_CORS_ORIGINS ?? 'https://sandbox.cds-hooks.org').split(',').map((o) => o.trim()).filter(Boolean);
@@ -105,5 +108,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     databaseSchema: env.DATABASE_SCHEMA || undefined,
     auditRetentionDays,
     auditHashSecret: env.AUDIT_HASH_SECRET || undefined,
+    shutdownDrainMs,
   };
 }

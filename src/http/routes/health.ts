@@ -4,6 +4,7 @@ export interface HealthOptions {
   rulesVersion: string;
   auth: 'jwt' | 'off';
   store: { kind: string; ping: () => Promise<boolean> };
+  draining: () => boolean;
 }
 
 /** Liveness and readiness for orchestrators; no auth, no PHI. */
@@ -12,8 +13,9 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts)
   // Ready when the rules are loaded (they are, or the app would not exist) and the store answers.
   app.get('/readyz', async (_request, reply) => {
     const storeUp = await opts.store.ping();
-    return reply.code(storeUp ? 200 : 503).send({
-      status: storeUp ? 'ready' : 'store unavailable',
+    const draining = opts.draining();
+    return reply.code(storeUp && !draining ? 200 : 503).send({
+      status: draining ? 'shutting down' : storeUp ? 'ready' : 'store unavailable',
       rulesVersion: opts.rulesVersion,
       auth: opts.auth,
       store: opts.store.kind,
