@@ -24,6 +24,7 @@ import { DatabaseReplayStore } from './store/replay-store.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { metricsRoutes } from './http/routes/metrics.js';
+import { handoutRoutes } from './http/routes/handouts.js';
 import { Metrics } from './observability/metrics.js';
 
 /** The service definitions ship with the code, one folder above src/ and dist/. */
@@ -189,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { rulesVersion, auth: config.auth, store, draining: () => app.draining });
   await app.register(feedbackRoutes, { catalog, store, now, metrics });
   await app.register(metricsRoutes, { metrics });
+  await app.register(handoutRoutes, { rules });
   await app.register(analyticsRoutes, { store, rulesVersion, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
   await app.register(evidenceRoutes, { rules });
   await app.register(discoveryRoutes, { catalog, rulesVersion });

@@ -1,56 +1,54 @@
 import type { LoadedRules } from '../rules/load-rules.js';
 import type { Assessment } from '../facts/types.js';
-import type { CdsCard } from '../cds-hooks/types.js';
+import type { CdsCard, CdsLink } from '../cds-hooks/types.js';
+import { ageBand, chooseLanguage, render, scriptView } from '../scripts/script-view.js';
 import type { CardContext } from './card-context.js';
 import { evidenceSection } from './evidence-links.js';
 import { RECOMMENDATION_SYSTEM } from './recommendation-card.js';
 import { fill } from './template.js';
 
-function joinWords(items: string[], and: string): string {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} ${and} ${items[items.length - 1]}`;
+/** The handout for a language and age band: no patient data in the URL. */
+export function handoutUrl(baseUrl: string, language: string, band: string | undefined): string {
+  return `${baseUrl}/handouts/${encodeURIComponent(language)}/${band ?? 'any'}`;
 }
 
-/** The Brinjikji 2015 band at or below the patient's age (the youngest band for younger patients). */
-function prevalenceFor(age: number | undefined, bands: LoadedRules['conversation']['prevalence']['bands']) {
-  if (age === undefined || bands.length === 0) return undefined;
-  const sorted = [...bands].sort((a, b) => a.age - b.age);
-  const band = [...sorted].reverse().find((b) => age >= b.age) ?? sorted[0]!;
-  return { inTen: Math.round(band.percent / 10), decade: band.decade };
-}
-
-/** The patient-conversation card: the script, fitted to this patient's facts. */
+/** The patient-conversation card: the script in the patient's language, fitted to this call's facts, with the handout. */
 export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardContext): CdsCard {
-  const script = rules.conversation;
-  const checked = a.facts.categories
-    .filter((c) => c.status === 'not-found' && script.checkedGroups[c.id])
-    .map((c) => script.checkedGroups[c.id]!);
-  const days = a.facts.episode.durationDays;
-  const prognosis =
-    script.prognosis.find((p) => p.maxDays !== undefined && days !== undefined && days <= p.maxDays) ??
-    (days === undefined ? script.prognosis[0] : script.prognosis.find((p) => p.maxDays === undefined)) ??
-    script.prognosis[0]!;
-  const view = {
-    checked: joinWords(checked, script.and),
-    prevalence: prevalenceFor(a.facts.age, script.prevalence.bands),
-    prognosis: prognosis.text,
-    reviewWeeks: script.reviewWeeks,
-  };
-
-  const lines: string[] = [`**${script.title}**`, '', script.intro, ''];
-  for (const section of script.sections) {
-    const said = section.lines.map((l) => fill(l, view)).filter((l) => l.length > 0);
-    if (said.length === 0) continue;
-    lines.push(`**${section.heading}**`, ...said.map((l) => `- "${l}"`), '');
-  }
-  const evidence = evidenceSection(script.evidence, rules.evidence);
-  lines.push(`**${rules.cards.detail.evidenceHeading}**`, ...evidence.lines);
+  const scripts = rules.scripts;
+  const language = chooseLanguage(a.facts.languages, scripts);
+  const view = scriptView(
+    {
+      age: a.facts.age,
+      episodeDays: a.facts.episode.durationDays,
+      checkedCategories: a.facts.categories.filter((c) => c.status === 'not-found').map((c) => c.id),
+      recommendation: a.recommendation,
+    },
+    language,
+    scripts,
+  );
+  const band = ageBand(a.facts.age, scripts.prevalence)?.band;
+  const handouts: CdsLink[] = [language, ...[...scripts.languages.values()].filter((l) => l.code !== language.code)].map((l) => ({
+    label: fill(l.strings.handoutLink, { name: l.name }),
+    url: handoutUrl(ctx.baseUrl, l.code, band),
+    type: 'absolute' as const,
+  }));
+  const evidence = evidenceSection(scripts.evidence, rules.evidence);
+  const others = handouts.slice(1).map((h) => `[${h.label}](${h.url})`).join(' · ');
+  const detail = [
+    render(language.conversation, view),
+    '',
+    `[${handouts[0]!.label}](${handouts[0]!.url})`,
+    ...(others ? ['', `${language.strings.otherLanguages} ${others}`] : []),
+    '',
+    `**${language.strings.evidenceHeading}**`,
+    ...evidence.lines,
+  ].join('\n');
 
   return {
     uuid: ctx.newId(),
-    summary: script.summary,
-    detail: lines.join('\n'),
-    indicator: script.indicator,
+    summary: language.strings.summary,
+    detail,
+    indicator: 'info',
     source: {
       label: rules.cards.source.label,
       url: fill(rules.cards.source.url, { baseUrl: ctx.baseUrl }),
@@ -60,7 +58,7 @@ export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardCon
         display: rules.cards.source.topicDisplay['patient-conversation'] ?? 'patient-conversation',
       },
     },
-    links: evidence.links,
-    extension: { 'lbp-imaging-cds': { order: a.order.reference, rulesVersion: ctx.rulesVersion, language: script.language } },
+    links: [...handouts, ...evidence.links],
+    extension: { 'lbp-imaging-cds': { order: a.order.reference, rulesVersion: ctx.rulesVersion, language: language.code, languageReviewed: language.reviewed } },
   };
 }

@@ -48,6 +48,12 @@ function newSince(episodeOnset: string | undefined, windowDays: number, now: Dat
   return episodeOnset && episodeOnset > windowStart ? episodeOnset : windowStart;
 }
 
+/** Patient.communication languages, the preferred one first. */
+function languagesOf(patient: ClinicalData['Patient']['items'][number] | undefined): string[] {
+  const communication = [...(patient?.communication ?? [])].sort((a, b) => Number(Boolean(b.preferred)) - Number(Boolean(a.preferred)));
+  return communication.flatMap((c) => c.language?.coding?.map((cd) => cd.code).filter((x): x is string => typeof x === 'string') ?? []);
+}
+
 function categoryStatus(flags: RedFlagResult[]): FlagStatus {
   if (flags.some((f) => f.status === 'found')) return 'found';
   if (flags.some((f) => f.status === 'unknown')) return 'unknown';
@@ -98,5 +104,5 @@ export function deriveFacts(
   });
 
   const unreadable: DataKind[] = DATA_KINDS.filter((k) => !data[k].complete);
-  return { age, sex, episode, redFlags, categories, unreadable };
+  return { age, sex, languages: languagesOf(patient), episode, redFlags, categories, unreadable };
 }

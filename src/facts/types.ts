@@ -87,6 +87,8 @@ export interface InScopeOrder {
 export interface ClinicalFacts {
   age?: number;
   sex: Sex;
+  /** The patient's languages (BCP-47), preferred first, from Patient.communication. */
+  languages: string[];
   episode: EpisodeFacts;
   redFlags: RedFlagResult[];
   categories: CategoryResult[];

@@ -21,7 +21,11 @@ const medication = resource('Medication', {
 });
 
 const SCHEMAS = {
-  Patient: resource('Patient', { birthDate: str, gender: str }),
+  Patient: resource('Patient', {
+    birthDate: str,
+    gender: str,
+    communication: { type: 'array', items: { type: 'object', properties: { language: concept, preferred: { type: 'boolean' } } } },
+  }),
   Condition: resource('Condition', {
     subject: reference,
     code: concept,

@@ -1,5 +1,6 @@
 import Mustache from 'mustache';
 import { RECOMMENDATION_CODES, type Criterion, type Rules } from './types.js';
+import { TEMPLATE_NAMES, templateNames } from '../scripts/script-view.js';
 
 
 function criterionUses(c: Criterion): string[] {
@@ -155,10 +156,35 @@ export function crossCheck(rules: Rules): string[] {
     }
   }
 
-  const conv = rules.conversation;
-  evidenceKnown('scripts/conversation.en.json at /evidence', [...conv.evidence, conv.prevalence.evidence]);
-  for (const key of Object.keys(conv.checkedGroups)) {
-    if (!categoryIds.has(key)) problems.push(`scripts/conversation.en.json at /checkedGroups/${key}: unknown category`);
+  const scripts = rules.scripts;
+  if (!scripts.languages.has(scripts.defaultLanguage)) problems.push(`scripts/languages.json at /default: "${scripts.defaultLanguage}" is not a listed language`);
+  evidenceKnown('data/prevalence.json at /evidence', [scripts.prevalence.evidence]);
+  evidenceKnown('data/prognosis.json at /evidence', [...scripts.prognosis.evidence, ...Object.values(scripts.prognosis.sources)]);
+  for (const name of Object.keys(scripts.prognosis.figures)) {
+    if (!scripts.prognosis.sources[name]) problems.push(`data/prognosis.json at /sources: figure "${name}" needs an evidence id`);
+  }
+  const bands = scripts.prevalence.bands.map((b) => b.band);
+  for (const [code, lang] of scripts.languages) {
+    const where = `scripts/${code}`;
+    if (lang.strings.language !== code) problems.push(`${where}/strings.json at /language: must be "${code}"`);
+    if (lang.guide.language !== code) problems.push(`language/${code}.json at /language: must be "${code}"`);
+    for (const key of Object.keys(lang.strings.checkedGroups)) {
+      if (!categoryIds.has(key)) problems.push(`${where}/strings.json at /checkedGroups/${key}: unknown category`);
+    }
+    for (const band of bands) if (!lang.strings.ageWords[band]) problems.push(`${where}/strings.json at /ageWords: missing words for the age band "${band}"`);
+    for (const [file, template] of [['conversation.md', lang.conversation], ['handout.md', lang.handout]] as const) {
+      let names: string[] = [];
+      try {
+        names = templateNames(template);
+      } catch (err) {
+        problems.push(`${where}/${file}: not a valid template (${(err as Error).message})`);
+        continue;
+      }
+      for (const n of names) if (!TEMPLATE_NAMES.includes(n)) problems.push(`${where}/${file}: unknown placeholder {{${n}}}; use one of ${TEMPLATE_NAMES.join(', ')}`);
+      for (const item of ['bladderBowel', 'saddle', 'legWeakness', 'fever']) {
+        if (!template.includes(`{{strings.safetyNet.${item}}}`)) problems.push(`${where}/${file}: the safety net must show {{strings.safetyNet.${item}}}`);
+      }
+    }
   }
   return problems;
 }

@@ -8,7 +8,11 @@ import { crossCheck } from './cross-check.js';
 import type {
   CardText,
   CodeSystemDef,
-  ConversationScript,
+  LanguageGuide,
+  PrevalenceData,
+  PrognosisData,
+  ScriptLanguage,
+  ScriptStrings,
   EvidenceDef,
   RecommendationsFile,
   RedFlagsFile,
@@ -40,7 +44,9 @@ const FILES = {
   scope: { file: 'scope.json', schema: 'scope.schema.json' },
   suggestions: { file: 'suggestions.json', schema: 'suggestions.schema.json' },
   cards: { file: 'cards/en.json', schema: 'cards.schema.json' },
-  conversation: { file: 'scripts/conversation.en.json', schema: 'conversation.schema.json' },
+  languages: { file: 'scripts/languages.json', schema: 'languages.schema.json' },
+  prevalence: { file: 'data/prevalence.json', schema: 'prevalence.schema.json' },
+  prognosis: { file: 'data/prognosis.json', schema: 'prognosis.schema.json' },
 } as const;
 
 const VALUE_SET_SCHEMA = 'value-set.schema.json';
@@ -68,6 +74,17 @@ async function readJson(dir: string, file: string, problems: string[], hash: Ret
     return JSON.parse(text) as unknown;
   } catch (err) {
     problems.push(`${file}: not valid JSON (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+async function readText(dir: string, file: string, problems: string[], hash: ReturnType<typeof createHash>): Promise<string | undefined> {
+  try {
+    const text = await readFile(join(dir, file), 'utf8');
+    hash.update(file).update('\0').update(text).update('\0');
+    return text;
+  } catch {
+    problems.push(`${file}: missing`);
     return undefined;
   }
 }
@@ -128,6 +145,23 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     valueSets.set(vs.id, vs);
   }
 
+  // Each script language: its words, its two markdown templates and its language guide.
+  const languages = new Map<string, ScriptLanguage>();
+  const listed = (raw.languages as { languages?: Array<{ code: string; name: string; reviewed: boolean }> } | undefined)?.languages ?? [];
+  for (const lang of listed) {
+    const strings = await readJson(dir, `scripts/${lang.code}/strings.json`, problems, hash);
+    const guide = await readJson(dir, `language/${lang.code}.json`, problems, hash);
+    const conversation = await readText(dir, `scripts/${lang.code}/conversation.md`, problems, hash);
+    const handout = await readText(dir, `scripts/${lang.code}/handout.md`, problems, hash);
+    for (const [file, data, schema] of [[`scripts/${lang.code}/strings.json`, strings, 'script-strings.schema.json'], [`language/${lang.code}.json`, guide, 'language-guide.schema.json']] as const) {
+      const validate = validators.get(schema);
+      if (data !== undefined && validate && !validate(data)) problems.push(...describe(file, validate.errors));
+    }
+    if (strings && guide && conversation !== undefined && handout !== undefined) {
+      languages.set(lang.code, { ...lang, strings: strings as ScriptStrings, guide: guide as LanguageGuide, conversation, handout });
+    }
+  }
+
   if (problems.length > 0) throw new RulesError(problems);
 
   const manifest = raw.manifest as { name: string; version: string };
@@ -145,7 +179,13 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     scope: raw.scope as ScopeFile,
     suggestions: raw.suggestions as SuggestionsFile,
     cards: raw.cards as CardText,
-    conversation: raw.conversation as ConversationScript,
+    scripts: {
+      defaultLanguage: (raw.languages as { default: string }).default,
+      languages,
+      prevalence: raw.prevalence as PrevalenceData,
+      prognosis: raw.prognosis as PrognosisData,
+      evidence: ['haslam-larmer-2025', 'brinjikji-2015', 'pengel-2003', 'costa-2012', 'traeger-2015', 'o-keeffe-2022'],
+    },
   };
   problems.push(...crossCheck(rules));
   if (problems.length > 0) throw new RulesError(problems);

@@ -197,23 +197,59 @@ export interface CardText {
   overrideReasons: Array<{ code: string; display: string }>;
 }
 
-export interface ConversationScript {
+export interface ScriptStrings {
   language: string;
-  indicator: Indicator;
-  /** The word that joins the last two items of a list ("cancer, infection and fracture"). */
-  and: string;
   title: string;
   summary: string;
   intro: string;
-  sections: Array<{ id: string; heading: string; lines: string[] }>;
-  reviewWeeks: number;
+  and: string;
+  evidenceHeading: string;
+  otherLanguages: string;
+  handoutLink: string;
   checkedGroups: Record<string, string>;
-  prevalence: {
-    evidence: string;
-    finding: string;
-    bands: Array<{ age: number; percent: number; decade: string }>;
-  };
-  prognosis: Array<{ maxDays?: number; text: string }>;
+  ageWords: Record<string, string>;
+  safetyNet: { bladderBowel: string; saddle: string; legWeakness: string; fever: string };
+  handoutTitle: string;
+}
+
+/** One language of the patient-conversation card and handout: markdown templates and their words. */
+export interface ScriptLanguage {
+  code: string;
+  name: string;
+  reviewed: boolean;
+  strings: ScriptStrings;
+  conversation: string;
+  handout: string;
+  /** Words patient-facing text must not use (rules/language/<code>.json). */
+  guide: LanguageGuide;
+}
+
+export interface LanguageGuide {
+  language: string;
+  sources: string[];
+  terms: Array<{ avoid: string; match: string[]; instead: string }>;
+}
+
+export interface PrevalenceData {
+  evidence: string;
+  finding: string;
+  bands: Array<{ band: string; from: number; to: number; percent: number }>;
+}
+
+export interface PrognosisData {
+  evidence: string[];
+  phases: Array<{ id: 'early' | 'subacute' | 'persistent'; maxDays?: number }>;
+  figures: Record<string, number>;
+  sources: Record<string, string>;
+  reviewWeeks: number;
+}
+
+export interface Scripts {
+  defaultLanguage: string;
+  languages: Map<string, ScriptLanguage>;
+  prevalence: PrevalenceData;
+  prognosis: PrognosisData;
+  /** Evidence cited on the conversation card. */
   evidence: string[];
 }
 
@@ -229,5 +265,5 @@ export interface Rules {
   scope: ScopeFile;
   suggestions: SuggestionsFile;
   cards: CardText;
-  conversation: ConversationScript;
+  scripts: Scripts;
 }

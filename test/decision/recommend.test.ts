@@ -16,7 +16,7 @@ function facts(status: Record<string, FlagStatus>): ClinicalFacts {
     status: status[c.id] ?? 'not-found',
     flags: [],
   }));
-  return { sex: 'female', age: 40, episode: {}, redFlags: [], categories, unreadable: [] };
+  return { sex: 'female', age: 40, languages: [], episode: {}, redFlags: [], categories, unreadable: [] };
 }
 const orderOf = (m: Modality) => order(m === 'xray' ? '72100' : m === 'ct' ? '72131' : '72148', m);
 const decide = async (status: Record<string, FlagStatus>, m: Modality = 'mri') => (await recommend(facts(status), orderOf(m), rules)).recommendation;
