@@ -1,6 +1,7 @@
 import Mustache from 'mustache';
 import { RECOMMENDATION_CODES, type Criterion, type Rules } from './types.js';
 import { TEMPLATE_NAMES, templateNames } from '../scripts/script-view.js';
+import type { Terminology } from './terminology.js';
 
 
 function criterionUses(c: Criterion): string[] {
@@ -35,7 +36,7 @@ function ruleLeaves(node: unknown): Array<{ fact: string; value: unknown }> {
 }
 
 /** References between rules files; each message names the file, the JSON path and what to do. */
-export function crossCheck(rules: Rules): string[] {
+export function crossCheck(rules: Rules, terminology: Terminology): string[] {
   const problems: string[] = [];
   const evidenceKnown = (where: string, ids: string[]) => {
     for (const id of ids) {
@@ -67,6 +68,28 @@ export function crossCheck(rules: Rules): string[] {
       if (!definitions[name]) problems.push(`${where}: unknown definition "${name}"; add it under "definitions" or fix the name`);
     }
   };
+
+  // Value sets of opposite meaning share no code (a radiculopathy code must never make a motor deficit).
+  for (const vs of rules.valueSets.values()) {
+    for (const other of vs.disjointWith ?? []) {
+      if (!rules.valueSets.has(other)) {
+        problems.push(`value-sets/${vs.id}.json at /disjointWith: unknown value set "${other}"`);
+        continue;
+      }
+      const pairs: Array<[string, string]> = [[vs.id, other], [other, vs.id]];
+      for (const [a, b] of pairs) {
+        for (const part of rules.valueSets.get(a)!.include) {
+          const system = rules.codeSystems[part.system]?.uris[0] ?? part.system;
+          for (const entry of part.codes ?? []) {
+            const code = typeof entry === 'string' ? entry : entry.code;
+            if (terminology.matchCoding(b, { system, code })) {
+              problems.push(`value-sets/${a}.json: code ${code} is also in "${b}", a value set of opposite meaning; remove it from one of them`);
+            }
+          }
+        }
+      }
+    }
+  }
 
   const categoryIds = new Set<string>();
   rules.redFlags.categories.forEach((cat, i) => {

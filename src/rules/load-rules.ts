@@ -13,6 +13,7 @@ import type {
   PrognosisData,
   ScriptLanguage,
   ScriptStrings,
+  SiteMapping,
   EvidenceDef,
   RecommendationsFile,
   RedFlagsFile,
@@ -24,6 +25,22 @@ import type {
 
 export interface LoadedRules extends Rules {
   terminology: Terminology;
+}
+
+/** The site's local codes join the value sets they are mapped to (a copy: the files stay as written). */
+function applySiteMapping(rules: Rules): string[] {
+  const problems: string[] = [];
+  const add = (where: string, vsId: string, entry: { system: string; code: string; display?: string }) => {
+    const vs = rules.valueSets.get(vsId);
+    if (!vs) return problems.push(`${where}: unknown value set "${vsId}"`);
+    rules.valueSets.set(vsId, { ...vs, include: [...vs.include, { system: entry.system, codes: [{ code: entry.code, display: entry.display }] }] });
+  };
+  rules.siteMapping.orders.forEach((o, i) => {
+    const scope = rules.scope.orders.find((s) => s.modality === o.modality);
+    if (scope) add(`site-mapping.json at /orders/${i}`, scope.valueSet, o);
+  });
+  rules.siteMapping.diagnoses.forEach((d, i) => d.valueSets.forEach((vs) => add(`site-mapping.json at /diagnoses/${i}/valueSets`, vs, d)));
+  return problems;
 }
 
 /** Every problem found in a rules folder, each naming its file and JSON path, so a guideline team can fix them all at once. */
@@ -45,6 +62,7 @@ const FILES = {
   suggestions: { file: 'suggestions.json', schema: 'suggestions.schema.json' },
   cards: { file: 'cards/en.json', schema: 'cards.schema.json' },
   languages: { file: 'scripts/languages.json', schema: 'languages.schema.json' },
+  siteMapping: { file: 'site-mapping.json', schema: 'site-mapping.schema.json' },
   prevalence: { file: 'data/prevalence.json', schema: 'prevalence.schema.json' },
   prognosis: { file: 'data/prognosis.json', schema: 'prognosis.schema.json' },
 } as const;
@@ -179,6 +197,7 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     scope: raw.scope as ScopeFile,
     suggestions: raw.suggestions as SuggestionsFile,
     cards: raw.cards as CardText,
+    siteMapping: raw.siteMapping as SiteMapping,
     scripts: {
       defaultLanguage: (raw.languages as { default: string }).default,
       languages,
@@ -187,7 +206,9 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
       evidence: ['haslam-larmer-2025', 'brinjikji-2015', 'pengel-2003', 'costa-2012', 'traeger-2015', 'o-keeffe-2022'],
     },
   };
-  problems.push(...crossCheck(rules));
+  problems.push(...applySiteMapping(rules));
+  const terminology = createTerminology(codeSystems, valueSets.values());
+  problems.push(...crossCheck(rules, terminology));
   if (problems.length > 0) throw new RulesError(problems);
-  return { ...rules, terminology: createTerminology(codeSystems, valueSets.values()) };
+  return { ...rules, terminology };
 }

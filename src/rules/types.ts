@@ -33,6 +33,13 @@ export interface ValueSetDef {
   include: ValueSetPart[];
   exclude?: ValueSetPart[];
   text?: { anyOf: string[]; wholeWords?: string[]; noneOf?: string[] };
+  /** Value sets of opposite meaning: no listed code may be in both. */
+  disjointWith?: string[];
+}
+
+export interface SiteMapping {
+  orders: Array<{ system: string; code: string; display?: string; modality: Modality }>;
+  diagnoses: Array<{ system: string; code: string; display?: string; valueSets: string[] }>;
 }
 
 /** A comparison on a number; every bound given must hold. */
@@ -266,4 +273,5 @@ export interface Rules {
   suggestions: SuggestionsFile;
   cards: CardText;
   scripts: Scripts;
+  siteMapping: SiteMapping;
 }

@@ -94,3 +94,22 @@ describe('cross-checks guideline teams rely on', () => {
     expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/unknown definition "no-such-definition"/));
   });
 });
+
+describe('guideline team checks', () => {
+  it('refuses a code in two value sets of opposite meaning', async () => {
+    const dir = await editedRules('value-sets/severe-neurological-deficit.json', (j) => { j.include.push({ system: 'icd-10-cm', codes: ['M54.16'] }); });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/code M54\.16 is also in "radicular-pain", a value set of opposite meaning/));
+  });
+
+  it('refuses a site mapping to a value set that does not exist', async () => {
+    const dir = await editedRules('site-mapping.json', (j) => { j.diagnoses[0].valueSets = ['low-back-pian']; });
+    expect(await problemsOf(dir)).toContainEqual(expect.stringMatching(/site-mapping\.json at \/diagnoses\/0\/valueSets: unknown value set "low-back-pian"/));
+  });
+
+  it('puts a site’s local codes into the value sets they are mapped to', async () => {
+    const rules = await loadRules(RULES_DIR);
+    expect(rules.terminology.matchCoding('lumbar-mri-orders', { system: 'urn:example:ehr:order-catalog', code: 'IMG-LSPINE-MRI-NC' })).toBe(true);
+    expect(rules.terminology.matchCoding('low-back-pain', { system: 'urn:example:ehr:problem-list', code: 'PL-LBP-ACUTE' })).toBe(true);
+    expect(rules.terminology.matchCoding('low-back-pain', { system: 'urn:example:ehr:problem-list', code: 'PL-OTHER' })).toBe(false);
+  });
+});
