@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { loadRules, type LoadedRules } from './rules/load-rules.js';
+import { RulesRegistry, watchRules } from './rules/rules-registry.js';
 import { loadServiceCatalog, type ServiceCatalog } from './cds-hooks/service-catalog.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { discoveryRoutes } from './http/routes/discovery.js';
@@ -40,6 +41,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Trusted EHRs; read from CDS_TRUSTED_ISSUERS when not given. */
   trustedIssuers?: TrustedIssuer[];
+  /** Watch RULES_DIR and reload valid changes (default: when the rules come from RULES_DIR and RULES_WATCH is not "false"). */
+  watchRules?: boolean;
   /** How soon an unknown `kid` may refetch an issuer's keys (tests shorten it). */
   jwksCooldownMs?: number;
   /** The feedback and audit store; opened from DATABASE_URL or DATA_DIR when not given (and then closed with the app). */
@@ -94,15 +97,16 @@ declare module 'fastify' {
     store: Store;
     metrics: Metrics;
     draining: boolean;
+    rules: RulesRegistry;
   }
 }
 
 /** The composition root: rules and service definitions in, a fastify app with every route out. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
-  const rules = options.rules ?? (await loadRules(config.rulesDir));
+  const registry = new RulesRegistry(options.rules ?? (await loadRules(config.rulesDir)));
+  const rules = registry.current;
   const catalog = options.catalog ?? (await loadServiceCatalog(SERVICE_DEFINITIONS_DIR));
-  const rulesVersion = `${rules.version}+${rules.hash}`;
 
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
@@ -171,6 +175,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!options.store) await store.close();
   });
   const metrics = new Metrics(rules, () => audit.dropped);
+  registry.onChange((next) => metrics.rulesChanged(next));
+  if (options.watchRules ?? (!options.rules && config.rulesWatch)) {
+    const stop = watchRules(config.rulesDir, registry, app.log);
+    app.addHook('onClose', async () => stop());
+  }
+  app.decorate('rules', registry);
   app.decorate('audit', audit);
   app.decorate('store', store);
   app.decorate('metrics', metrics);
@@ -187,20 +197,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
     installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
   }
-  await app.register(healthRoutes, { rulesVersion, auth: config.auth, store, draining: () => app.draining });
+  await app.register(healthRoutes, { rules: registry, auth: config.auth, store, draining: () => app.draining });
   await app.register(feedbackRoutes, { catalog, store, now, metrics });
   await app.register(metricsRoutes, { metrics });
-  await app.register(handoutRoutes, { rules });
-  await app.register(analyticsRoutes, { store, rulesVersion, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
-  await app.register(evidenceRoutes, { rules });
-  await app.register(discoveryRoutes, { catalog, rulesVersion });
+  await app.register(handoutRoutes, { rules: registry });
+  await app.register(analyticsRoutes, { store, rules: registry, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
+  await app.register(evidenceRoutes, { rules: registry });
+  await app.register(discoveryRoutes, { catalog, rules: registry });
   await app.register(hookRoutes, {
     catalog,
     metrics,
     audit: (record) => audit.enqueue(record),
     hash: store.hash,
     deps: {
-      rules,
+      // Read per call: a reload takes effect on the next call, never halfway through one.
+      get rules() {
+        return registry.current;
+      },
       now,
       newId: options.newId ?? randomUUID,
       baseUrl: config.publicBaseUrl,

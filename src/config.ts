@@ -27,6 +27,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Secret of the keyed hashes of patient and user ids (AUDIT_HASH_SECRET; default: one generated and kept in the store). */
   auditHashSecret?: string;
+  /** Reload valid changes to RULES_DIR while running (RULES_WATCH, default true). */
+  rulesWatch: boolean;
   /** On SIGTERM, how long to keep answering (readiness failing) before closing (SHUTDOWN_DRAIN_MS). */
   shutdownDrainMs: number;
 }
@@ -109,5 +111,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     auditRetentionDays,
     auditHashSecret: env.AUDIT_HASH_SECRET || undefined,
     shutdownDrainMs,
+    rulesWatch: (env.RULES_WATCH ?? 'true').toLowerCase() !== 'false',
   };
 }

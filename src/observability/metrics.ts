@@ -42,6 +42,11 @@ export class Metrics {
     });
   }
 
+  rulesChanged(rules: { version: string; hash: string }): void {
+    this.rulesInfo.reset();
+    this.rulesInfo.set({ version: rules.version, hash: rules.hash }, 1);
+  }
+
   fhirCalls(calls: FhirCall[]): void {
     for (const c of calls) {
       this.fhirDuration.observe({ key: c.key, outcome: c.outcome }, c.ms / 1000);

@@ -8,7 +8,7 @@ import { bearerToken } from '../plugins/cds-auth.js';
 
 export interface AnalyticsOptions {
   store: Store;
-  rulesVersion: string;
+  rules: { version: string };
   /** With CDS_AUTH=jwt, both routes need `Authorization: Bearer ADMIN_TOKEN`; without an ADMIN_TOKEN they are refused. */
   requireToken: boolean;
   adminToken?: string;
@@ -34,12 +34,12 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsOptions> = async (app,
     '/analytics/summary',
     { schema: { querystring: { type: 'object', properties: { since: { type: 'string', format: 'date' } } } } },
     async (request) => {
-      const { rulesVersion, byRecommendation } = await analytics(opts.store, opts.rulesVersion, request.query.since);
+      const { rulesVersion, byRecommendation } = await analytics(opts.store, opts.rules.version, request.query.since);
       return { rulesVersion, byRecommendation };
     },
   );
   app.get('/analytics', async (_request, reply) => {
-    const detail = await analytics(opts.store, opts.rulesVersion);
+    const detail = await analytics(opts.store, opts.rules.version);
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(analyticsPage(detail));
   });
 };

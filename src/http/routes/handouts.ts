@@ -8,10 +8,10 @@ import { render, scriptView } from '../../scripts/script-view.js';
  * GET /handouts/{language}/{ageBand}: the patient handout, printable on one or two pages and readable on a phone.
  * The URL holds only a language and an age band (or "any"): no patient data. Served without authentication, like any leaflet.
  */
-export const handoutRoutes: FastifyPluginAsync<{ rules: LoadedRules }> = async (app, opts) => {
-  const { scripts } = opts.rules;
+/** Every page of one rules version: languages x age bands, rendered once so the route is a lookup. */
+function renderPages(rules: LoadedRules): Map<string, string> {
+  const { scripts } = rules;
   const pages = new Map<string, string>();
-  // Every page is known at start: languages x age bands; rendering them once keeps the route a lookup.
   for (const language of scripts.languages.values()) {
     for (const band of [...scripts.prevalence.bands.map((b) => b.band), 'any']) {
       const sample = scripts.prevalence.bands.find((b) => b.band === band);
@@ -20,8 +20,14 @@ export const handoutRoutes: FastifyPluginAsync<{ rules: LoadedRules }> = async (
       pages.set(`${language.code}/${band}`, page(language.code, language.strings.handoutTitle, body));
     }
   }
+  return pages;
+}
+
+export const handoutRoutes: FastifyPluginAsync<{ rules: { current: LoadedRules } }> = async (app, opts) => {
+  let cache = { hash: opts.rules.current.hash, pages: renderPages(opts.rules.current) };
   app.get<{ Params: { language: string; band: string } }>('/handouts/:language/:band', async (request, reply) => {
-    const html = pages.get(`${request.params.language}/${request.params.band}`);
+    if (cache.hash !== opts.rules.current.hash) cache = { hash: opts.rules.current.hash, pages: renderPages(opts.rules.current) };
+    const html = cache.pages.get(`${request.params.language}/${request.params.band}`);
     if (!html) throw Errors.notFound();
     return reply.type('text/html; charset=utf-8').header('cache-control', 'public, max-age=3600').send(html);
   });

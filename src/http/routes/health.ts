@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 
 export interface HealthOptions {
-  rulesVersion: string;
+  rules: { version: string };
   auth: 'jwt' | 'off';
   store: { kind: string; ping: () => Promise<boolean> };
   draining: () => boolean;
@@ -16,7 +16,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts)
     const draining = opts.draining();
     return reply.code(storeUp && !draining ? 200 : 503).send({
       status: draining ? 'shutting down' : storeUp ? 'ready' : 'store unavailable',
-      rulesVersion: opts.rulesVersion,
+      rulesVersion: opts.rules.version,
       auth: opts.auth,
       store: opts.store.kind,
       ...(opts.auth === 'off' ? { warning: 'CDS_AUTH=off: hook calls are not authenticated' } : {}),
