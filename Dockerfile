@@ -23,6 +23,9 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node cds-hooks ./cds-hooks
+COPY --chown=node:node playground ./playground
+# The fixture patients feed the rules playground (/playground) for guideline teams.
+COPY --chown=node:node fixtures/scenarios ./fixtures/scenarios
 # Guideline teams can mount their own rules over this folder (-v ./my-rules:/app/rules:ro).
 COPY --chown=node:node rules ./rules
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -26,10 +26,14 @@ import { feedbackRoutes } from './http/routes/feedback.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { handoutRoutes } from './http/routes/handouts.js';
+import { playgroundRoutes } from './http/routes/playground.js';
+import type { HookDeps } from './cds-hooks/handle-hook.js';
 import { Metrics } from './observability/metrics.js';
 
-/** The service definitions ship with the code, one folder above src/ and dist/. */
+/** The service definitions, the playground page and the fixture patients ship with the code, one folder above src/ and dist/. */
 export const SERVICE_DEFINITIONS_DIR = fileURLToPath(new URL('../cds-hooks/', import.meta.url));
+const PLAYGROUND_DIR = fileURLToPath(new URL('../playground/', import.meta.url));
+const SCENARIOS_DIR = fileURLToPath(new URL('../fixtures/scenarios/', import.meta.url));
 
 export interface AppOptions {
   config: Config;
@@ -204,22 +208,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(analyticsRoutes, { store, rules: registry, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
   await app.register(evidenceRoutes, { rules: registry });
   await app.register(discoveryRoutes, { catalog, rules: registry });
-  await app.register(hookRoutes, {
-    catalog,
-    metrics,
-    audit: (record) => audit.enqueue(record),
-    hash: store.hash,
-    deps: {
-      // Read per call: a reload takes effect on the next call, never halfway through one.
-      get rules() {
-        return registry.current;
-      },
-      now,
-      newId: options.newId ?? randomUUID,
-      baseUrl: config.publicBaseUrl,
-      deadlineMs: config.deadlineMs,
-      fhirMaxPages: config.fhirMaxPages,
+  const deps: HookDeps = {
+    // Read per call: a reload takes effect on the next call, never halfway through one.
+    get rules() {
+      return registry.current;
     },
+    now,
+    newId: options.newId ?? randomUUID,
+    baseUrl: config.publicBaseUrl,
+    deadlineMs: config.deadlineMs,
+    fhirMaxPages: config.fhirMaxPages,
+  };
+  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps });
+  await app.register(playgroundRoutes, {
+    catalog,
+    deps,
+    assetsDir: PLAYGROUND_DIR,
+    scenariosDir: SCENARIOS_DIR,
+    requireToken: config.auth === 'jwt',
+    adminToken: config.adminToken,
   });
   return app;
 }

@@ -45,7 +45,7 @@ describe('Dockerfile', () => {
 
   it('copies everything the service reads at run time, and rules can be mounted over', () => {
     const copied = runtime.lines.filter((l) => l.startsWith('COPY')).map((l) => l.split(/\s+/).slice(-2)[0]!.replace(/^\.\//, '').replace(/\/$/, ''));
-    for (const needed of ['/app/node_modules', '/app/dist', 'package.json', 'cds-hooks', 'rules']) {
+    for (const needed of ['/app/node_modules', '/app/dist', 'package.json', 'cds-hooks', 'rules', 'playground', 'fixtures/scenarios']) {
       expect(copied.some((c) => c.endsWith(needed.replace('/app/', '')) || c === needed), needed).toBe(true);
     }
     // The code finds its service definitions beside dist/ (src/app.ts SERVICE_DEFINITIONS_DIR) and rules in RULES_DIR.

@@ -122,3 +122,17 @@ describe('an internal failure', () => {
     await broken.close();
   });
 });
+
+describe('the playground API', () => {
+  it('needs ADMIN_TOKEN when auth is on', async () => {
+    const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'jwt', ADMIN_TOKEN: 'playground-admin', LOG_LEVEL: 'silent', RULES_DIR });
+    const secured = await buildApp({ config, rules: await realRules(), logger: false, trustedIssuers: [] });
+    const payload = { bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }] }, order: { modality: 'mri', lowBackPainReason: true } };
+    expect((await secured.inject({ method: 'POST', url: '/playground/evaluate', payload })).statusCode).toBe(401);
+    const ok = await secured.inject({ method: 'POST', url: '/playground/evaluate', payload, headers: { authorization: 'Bearer playground-admin' } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().assessments[0].recommendation).toBe('imaging-not-indicated');
+    expect((await secured.inject({ method: 'GET', url: '/playground' })).statusCode).toBe(200);
+    await secured.close();
+  });
+});

@@ -1,0 +1,58 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
+import { testApp } from './support/app.js';
+
+/**
+ * The playground in a real browser: Debian's Chromium driven by playwright-core (no browser download). Where no Chromium
+ * is installed the suite reports itself skipped; .ci/run installs it.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = process.env.PLAYGROUND_SCREENSHOT;
+
+describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped when ${CHROMIUM} is missing)`, () => {
+  let app: FastifyInstance;
+  let browser: Browser;
+  let base = '';
+
+  beforeAll(async () => {
+    app = await testApp();
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('shows the cards, the red flags table and the rules that fired for a fixture patient', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/playground`);
+    await page.waitForSelector('#scenario option[value="resolved-breast-cancer-urgent"]', { state: 'attached' });
+    await page.selectOption('#scenario', 'resolved-breast-cancer-urgent');
+    await page.click('#evaluate');
+    await page.waitForSelector('.card .summary');
+    expect(await page.textContent('.card .summary')).toMatch(/imaging is indicated now/);
+    const table = await page.textContent('#facts table');
+    expect(table).toMatch(/History of cancer\s*found/);
+    expect(await page.textContent('#facts')).toMatch(/major-red-flag-found/);
+    expect(await page.textContent('#version')).toMatch(/Rules \d+\.\d+\.\d+\+[0-9a-f]{12}/);
+
+    // Another order for a patient without red flags: the conversation card appears, with its handout links.
+    await page.selectOption('#scenario', 'acute-lbp-mri-not-indicated');
+    await page.click('#evaluate');
+    await page.waitForFunction('document.querySelectorAll(".card").length === 2');
+    expect(await page.textContent('#cards')).toMatch(/Talking with your patient about a scan/);
+    if (SCREENSHOT) {
+      mkdirSync(new URL('../docs/', import.meta.url).pathname, { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: false });
+    }
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
