@@ -37,7 +37,9 @@ async function main(): Promise<void> {
       log.fatal(err.message);
       process.exit(1);
     }
-    throw err;
+    // Anything else (the store unreachable, a port in use): one clear line, no stack trace.
+    log.fatal({ code: (err as { code?: string }).code }, `cannot start: ${(err as Error).message}`);
+    process.exit(1);
   }
 
   // SIGTERM: drain (readiness fails, connections close after their response), then stop accepting, finish the calls in

@@ -47,7 +47,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped when
     // Another order for a patient without red flags: the conversation card appears, with its handout links.
     await page.selectOption('#scenario', 'acute-lbp-mri-not-indicated');
     await page.click('#evaluate');
-    await page.waitForFunction('document.querySelectorAll(".card").length === 2');
+    await page.locator('.card').nth(1).waitFor();
     expect(await page.textContent('#cards')).toMatch(/Talking with your patient about a scan/);
     if (SCREENSHOT) {
       mkdirSync(new URL('../docs/', import.meta.url).pathname, { recursive: true });

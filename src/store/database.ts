@@ -53,6 +53,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     await setup.connect();
     try {
       await setup.query(`create schema if not exists ${config.databaseSchema}`);
+    } catch (err) {
+      // Replicas starting together race on "if not exists"; the loser's duplicate is the winner's schema.
+      if (!['23505', '42P06'].includes((err as { code?: string }).code ?? '')) throw err;
     } finally {
       await setup.end();
     }
