@@ -75,7 +75,7 @@ describe('tracing', () => {
     const hook = spans.find((s) => s.name === 'cds.hook')!;
     expect(hook.attributes).toMatchObject({ 'cds.service': 'lbp-imaging-order-select', 'cds.recommendations': 'imaging-urgent' });
     const queries = spans.filter((s) => s.name === 'fhir.query');
-    expect(queries.map((q) => q.attributes['fhir.prefetch_key']).sort()).toEqual(['conditions', 'medications', 'patient', 'temperature']);
+    expect(queries.map((q) => q.attributes['fhir.prefetch_key']).sort()).toEqual(['conditions', 'medications', 'patient', 'startBack', 'temperature']);
     for (const q of queries) expect(q.parentSpanContext?.spanId).toBe(hook.spanContext().spanId);
     expect(spans.some((s) => s.name === 'rules.evaluate' && s.attributes['cds.recommendation'] === 'imaging-urgent')).toBe(true);
     const everything = JSON.stringify(spans.map((s) => s.attributes));

@@ -124,6 +124,11 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
     parts.push('', `**${text.detail.askHeading}**`, ...askList(a, rules).map((q) => `- ${q}`));
   }
   if (advice.length > 0) parts.push('', `**${text.detail.adviceHeading}**`, ...advice);
+  const sb = a.facts.startBack;
+  if (sb) {
+    const group = text.startBack.groups[sb.group];
+    parts.push('', fill(text.startBack.line, { date: sb.authored?.slice(0, 10) ?? '', groupName: group.name, advice: group.advice }));
+  }
   parts.push('', `**${text.detail.evidenceHeading}**`, ...evidence.lines);
 
   const suggestions = suggestionsFor(a, rules, ctx, view);

@@ -18,6 +18,8 @@ function emptyData(): ClinicalData {
     Condition: { items: [], complete: true },
     Observation: { items: [], complete: true },
     MedicationRequest: { items: [], complete: true },
+    QuestionnaireResponse: { items: [], complete: true },
+    ServiceRequest: { items: [], complete: true },
     referenced: new Map(),
   };
 }

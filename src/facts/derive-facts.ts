@@ -3,7 +3,8 @@ import type { Terminology } from '../rules/terminology.js';
 import { addDays, ageInYears, daysBetween, isoDay } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { evaluateCriterion, type CriteriaContext } from './criteria.js';
-import { DATA_KINDS } from './types.js';
+import { RED_FLAG_KINDS } from './types.js';
+import { scoreStartBack } from './start-back.js';
 import type {
   CriterionResult,
   CategoryResult,
@@ -103,6 +104,7 @@ export function deriveFacts(
     return { id: cat.id, label: cat.label, tier: cat.tier, status: categoryStatus(flags), flags };
   });
 
-  const unreadable: DataKind[] = DATA_KINDS.filter((k) => !data[k].complete);
-  return { age, sex, languages: languagesOf(patient), episode, redFlags, categories, unreadable };
+  const unreadable: DataKind[] = RED_FLAG_KINDS.filter((k) => !data[k].complete);
+  const startBack = scoreStartBack(data.QuestionnaireResponse.items, rules.questionnaires.startBack, now);
+  return { age, sex, languages: languagesOf(patient), episode, redFlags, categories, unreadable, ...(startBack ? { startBack } : {}) };
 }

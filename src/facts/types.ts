@@ -1,8 +1,10 @@
-import type { CodeableConcept, Condition, FhirResource, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
+import type { CodeableConcept, Condition, FhirResource, MedicationRequest, Observation, Patient, QuestionnaireResponse, ServiceRequest } from 'fhir/r4.js';
 import type { Modality, RecommendationCode } from '../rules/types.js';
 
-/** The kinds of record data the red-flag check reads. */
-export const DATA_KINDS = ['Patient', 'Condition', 'Observation', 'MedicationRequest'] as const;
+/** The kinds of record data the red-flag check reads: data of these kinds that cannot be read makes a check unknown. */
+export const RED_FLAG_KINDS = ['Patient', 'Condition', 'Observation', 'MedicationRequest'] as const;
+/** Every kind the services read: the red-flag kinds, STarT Back responses and earlier imaging orders. */
+export const DATA_KINDS = [...RED_FLAG_KINDS, 'QuestionnaireResponse', 'ServiceRequest'] as const;
 export type DataKind = (typeof DATA_KINDS)[number];
 
 /**
@@ -20,6 +22,8 @@ export interface ClinicalData {
   Condition: DataSlice<Condition>;
   Observation: DataSlice<Observation>;
   MedicationRequest: DataSlice<MedicationRequest>;
+  QuestionnaireResponse: DataSlice<QuestionnaireResponse>;
+  ServiceRequest: DataSlice<ServiceRequest>;
   /** Resources the others point to (a Medication included with its MedicationRequest), by "Type/id". */
   referenced: Map<string, FhirResource>;
 }
@@ -92,8 +96,19 @@ export interface ClinicalFacts {
   episode: EpisodeFacts;
   redFlags: RedFlagResult[];
   categories: CategoryResult[];
-  /** Data kinds that could not be fully read. */
+  /** Red-flag data kinds that could not be fully read. */
   unreadable: DataKind[];
+  /** The newest scored STarT Back, when the record has one. */
+  startBack?: StartBackResult;
+}
+
+export type StartBackGroup = 'low' | 'medium' | 'high';
+export interface StartBackResult {
+  group: StartBackGroup;
+  total: number;
+  psychosocial: number;
+  authored?: string;
+  reference?: string;
 }
 
 export interface Assessment {

@@ -68,6 +68,25 @@ const SCHEMAS = {
     },
   }),
   Medication: medication,
+  QuestionnaireResponse: {
+    ...resource('QuestionnaireResponse', {
+      questionnaire: str,
+      status: str,
+      authored: str,
+      subject: reference,
+      item: { type: 'array', items: { $ref: '#/definitions/item' } },
+    }),
+    definitions: {
+      item: {
+        type: 'object',
+        properties: {
+          linkId: str,
+          answer: { type: 'array', items: { type: 'object', properties: { valueCoding: coding, valueBoolean: { type: 'boolean' }, valueString: str } } },
+          item: { type: 'array', items: { $ref: '#/definitions/item' } },
+        },
+      },
+    },
+  },
   ServiceRequest: resource('ServiceRequest', {
     status: str,
     subject: reference,

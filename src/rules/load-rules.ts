@@ -14,6 +14,7 @@ import type {
   ScriptLanguage,
   ScriptStrings,
   SiteMapping,
+  QuestionnaireScoring,
   EvidenceDef,
   RecommendationsFile,
   RedFlagsFile,
@@ -63,6 +64,7 @@ const FILES = {
   cards: { file: 'cards/en.json', schema: 'cards.schema.json' },
   languages: { file: 'scripts/languages.json', schema: 'languages.schema.json' },
   siteMapping: { file: 'site-mapping.json', schema: 'site-mapping.schema.json' },
+  startBack: { file: 'questionnaires/start-back.json', schema: 'questionnaire-scoring.schema.json' },
   prevalence: { file: 'data/prevalence.json', schema: 'prevalence.schema.json' },
   prognosis: { file: 'data/prognosis.json', schema: 'prognosis.schema.json' },
 } as const;
@@ -198,6 +200,7 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     suggestions: raw.suggestions as SuggestionsFile,
     cards: raw.cards as CardText,
     siteMapping: raw.siteMapping as SiteMapping,
+    questionnaires: { startBack: raw.startBack as QuestionnaireScoring },
     scripts: {
       defaultLanguage: (raw.languages as { default: string }).default,
       languages,

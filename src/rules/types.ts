@@ -199,6 +199,7 @@ export interface CardText {
   dataKinds: Record<string, string>;
   sources: Record<'condition' | 'order-reason' | 'measurement' | 'medication-course' | 'age' | 'lasting' | 'unnamed', string>;
   summaryMore: string;
+  startBack: { line: string; groups: Record<'low' | 'medium' | 'high', { name: string; advice: string }> };
   suggestions: Record<string, { label: string; descriptions: string[] }>;
   systemAction: { description: string };
   overrideReasons: Array<{ code: string; display: string }>;
@@ -260,6 +261,18 @@ export interface Scripts {
   evidence: string[];
 }
 
+export interface QuestionnaireScoring {
+  id: string;
+  evidence: string[];
+  canonicals: string[];
+  positive: { codes: string[]; booleans: boolean[]; strings: string[] };
+  items: string[];
+  psychosocialItems: string[];
+  scoring: { lowMaxTotal: number; highMinPsychosocial: number };
+  maxAgeDays: number;
+  questionnaire: { resourceType: 'Questionnaire'; url: string; title?: string; item: unknown[] };
+}
+
 export interface Rules {
   version: string;
   name: string;
@@ -274,4 +287,5 @@ export interface Rules {
   cards: CardText;
   scripts: Scripts;
   siteMapping: SiteMapping;
+  questionnaires: { startBack: QuestionnaireScoring };
 }

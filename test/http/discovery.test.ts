@@ -8,6 +8,7 @@ afterAll(async () => { await app.close(); });
 
 /** CDS Hooks 2.0 prefetch: read, or search by patient reference, token equality, date prefixes, _count and _sort. */
 const ALLOWED_PARAMS = new Set(['patient', 'subject', 'category', 'code', 'status', 'clinical-status', '_count', '_sort']);
+// STarT Back responses are read too (for the risk group), beside the red-flag data.
 
 describe('GET /cds-services', () => {
   it('lists an order-select and an order-sign service with different ids', async () => {
@@ -24,11 +25,11 @@ describe('GET /cds-services', () => {
     }
   });
 
-  it('asks for the Patient, conditions, temperature and medications with 2.0 tokens and query forms only', async () => {
+  it('asks for the Patient, conditions, temperature, medications and STarT Back with 2.0 tokens and query forms only', async () => {
     const { services } = (await app.inject({ method: 'GET', url: '/cds-services' })).json();
     for (const s of services) {
       const templates = Object.values(s.prefetch) as string[];
-      expect(templates.map((t) => t.split(/[/?]/)[0]).sort()).toEqual(['Condition', 'MedicationRequest', 'Observation', 'Patient']);
+      expect(templates.map((t) => t.split(/[/?]/)[0]).sort()).toEqual(['Condition', 'MedicationRequest', 'Observation', 'Patient', 'QuestionnaireResponse']);
       for (const t of templates) {
         for (const [, token] of t.matchAll(/\{\{\s*([^}]+?)\s*\}\}/g)) expect(token).toMatch(/^context\.(patientId|userId|encounterId)$/);
         const query = t.split('?')[1];

@@ -60,8 +60,8 @@ describe('logs of FHIR queries', () => {
     const all = lines.join('');
     for (const secret of ['fhir-TOKEN-789', 'pt-5551212', '1970-02-03', '127.0.0.1', 'M54.50']) expect(all).not.toContain(secret);
     const summary = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'hook call');
-    expect(summary.fhirCalls).toHaveLength(4);
+    expect(summary.fhirCalls).toHaveLength(5);
     expect(summary.fhirCalls.find((c: any) => c.key === 'temperature')).toMatchObject({ outcome: 'http-5xx', status: 500, ms: expect.any(Number) });
-    expect(summary.fhirCalls.filter((c: any) => c.outcome === 'ok')).toHaveLength(3);
+    expect(summary.fhirCalls.filter((c: any) => c.outcome === 'ok')).toHaveLength(4);
   });
 });

@@ -1,4 +1,4 @@
-import type { CodeableConcept, Condition, MedicationRequest, Observation, Patient, ServiceRequest } from 'fhir/r4.js';
+import type { CodeableConcept, Condition, MedicationRequest, Observation, Patient, QuestionnaireResponse, ServiceRequest } from 'fhir/r4.js';
 import type { ClinicalData, DataKind, InScopeOrder } from '../../src/facts/types.js';
 
 /** Small builders for record data in unit tests; dates are relative to the fixture clock (2026-11-15). */
@@ -67,6 +67,7 @@ export function record(parts: {
   conditions?: Condition[];
   observations?: Observation[];
   medications?: MedicationRequest[];
+  questionnaires?: QuestionnaireResponse[];
   unreadable?: DataKind[];
 }): ClinicalData {
   const unreadable = new Set(parts.unreadable ?? []);
@@ -75,6 +76,8 @@ export function record(parts: {
     Condition: { items: parts.conditions ?? [], complete: !unreadable.has('Condition') },
     Observation: { items: parts.observations ?? [], complete: !unreadable.has('Observation') },
     MedicationRequest: { items: parts.medications ?? [], complete: !unreadable.has('MedicationRequest') },
+    QuestionnaireResponse: { items: parts.questionnaires ?? [], complete: true },
+    ServiceRequest: { items: [], complete: true },
     referenced: new Map(),
   };
 }
