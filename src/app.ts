@@ -22,6 +22,7 @@ import { openStore, type Store } from './store/database.js';
 import { AuditWriter } from './store/audit-writer.js';
 import { purgeOlderThan } from './store/analytics.js';
 import { DatabaseReplayStore } from './store/replay-store.js';
+import { storeFollowUpMemory } from './store/follow-up.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { metricsRoutes } from './http/routes/metrics.js';
@@ -219,7 +220,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     deadlineMs: config.deadlineMs,
     fhirMaxPages: config.fhirMaxPages,
   };
-  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps });
+  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
   await app.register(playgroundRoutes, {
     catalog,
     deps,

@@ -10,9 +10,9 @@ import { recommendationCard } from '../cards/recommendation-card.js';
 import { conversationCard } from '../cards/conversation-card.js';
 import { ratingAction } from '../cards/system-actions.js';
 import type { CardContext } from '../cards/card-context.js';
-import { absentPrefetchKeys, conditionsInDraftOrders, resolvePrefetch, type FetchedPrefetch } from './prefetch.js';
-import { renderPrefetchTemplate } from './prefetch-template.js';
-import { fetchFromFhirServer, type FhirCall } from '../fhir/fhir-fetch.js';
+import { conditionsInDraftOrders } from './prefetch.js';
+import { readRecord } from './read-record.js';
+import type { FhirCall } from '../fhir/fhir-fetch.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsAction, CdsCard, CdsResponse, HookRequest } from './types.js';
 import { validateHookRequest } from './validate-request.js';
@@ -28,8 +28,6 @@ export interface HookDeps {
   fhirMaxPages: number;
 }
 
-/** Time kept back from the deadline for the work after the FHIR queries (facts, rules, cards). */
-const DEADLINE_RESERVE_MS = 50;
 
 /** What the log may say about a call: counts and codes, never patient data. */
 export interface HookSummary {
@@ -60,24 +58,7 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const suggestionKinds = new Map<string, string>();
   if (imaging.length === 0) return { response: { cards: [] }, assessments: [], summary, suggestionKinds };
 
-  const absent = absentPrefetchKeys(request, service);
-  if (absent.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(absent);
-  let fetched: FetchedPrefetch | undefined;
-  if (absent.length > 0 && request.fhirServer) {
-    const budget = Math.max(1, Math.floor(deps.deadlineMs - (performance.now() - startedAt) - DEADLINE_RESERVE_MS));
-    const result = await fetchFromFhirServer({
-      fhirServer: request.fhirServer,
-      accessToken: request.fhirAuthorization?.access_token,
-      queries: Object.fromEntries(absent.map((key) => [key, renderPrefetchTemplate(service.definition.prefetch[key]!, request)])),
-      signal: AbortSignal.timeout(budget),
-      maxPages: deps.fhirMaxPages,
-    });
-    fetched = result;
-    summary.fhirCalls = result.calls;
-  }
-  const prefetch = resolvePrefetch(request, service, (concept) => rules.terminology.isInterpretable(concept), fetched);
-  summary.unreadableKeys = prefetch.unreadableKeys;
-
+  const prefetch = await readRecord(request, service, deps, startedAt, summary);
   // Conditions the EHR sends beside the orders (diagnoses entered with them) are part of the record.
   const bundled = conditionsInDraftOrders(context.draftOrders, context.patientId);
   if (bundled.length > 0) prefetch.data.Condition.items.push(...bundled);

@@ -30,7 +30,8 @@ export const hookRequestSchema = {
     },
     context: {
       type: 'object',
-      required: ['userId', 'patientId', 'draftOrders'],
+      // draftOrders is required by the order hooks only (validate-request.ts).
+      required: ['userId', 'patientId'],
       properties: {
         userId: reference,
         patientId: { type: 'string', minLength: 1, maxLength: 256 },

@@ -13,6 +13,7 @@ export function validateHookRequest(request: HookRequest, service: CatalogEntry)
     throw Errors.invalidRequest('fhirAuthorization requires fhirServer');
   }
   const { selections, draftOrders } = request.context;
+  if (!draftOrders || draftOrders.resourceType !== 'Bundle') throw Errors.invalidRequest(`${hook} needs context.draftOrders, a Bundle`);
   (draftOrders.entry ?? []).forEach((entry, i) => {
     // Draft orders are what the clinician is signing: a malformed one is the client's error, not unreadable data.
     const problem = entry.resource?.resourceType === 'ServiceRequest' ? shapeProblem(entry.resource) : undefined;

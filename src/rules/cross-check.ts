@@ -195,7 +195,7 @@ export function crossCheck(rules: Rules, terminology: Terminology): string[] {
       if (!categoryIds.has(key)) problems.push(`${where}/strings.json at /checkedGroups/${key}: unknown category`);
     }
     for (const band of bands) if (!lang.strings.ageWords[band]) problems.push(`${where}/strings.json at /ageWords: missing words for the age band "${band}"`);
-    for (const [file, template] of [['conversation.md', lang.conversation], ['handout.md', lang.handout]] as const) {
+    for (const [file, template] of [['conversation.md', lang.conversation], ['handout.md', lang.handout], ['followup.md', lang.followup]] as const) {
       let names: string[] = [];
       try {
         names = templateNames(template);

@@ -173,12 +173,13 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     const guide = await readJson(dir, `language/${lang.code}.json`, problems, hash);
     const conversation = await readText(dir, `scripts/${lang.code}/conversation.md`, problems, hash);
     const handout = await readText(dir, `scripts/${lang.code}/handout.md`, problems, hash);
+    const followup = await readText(dir, `scripts/${lang.code}/followup.md`, problems, hash);
     for (const [file, data, schema] of [[`scripts/${lang.code}/strings.json`, strings, 'script-strings.schema.json'], [`language/${lang.code}.json`, guide, 'language-guide.schema.json']] as const) {
       const validate = validators.get(schema);
       if (data !== undefined && validate && !validate(data)) problems.push(...describe(file, validate.errors));
     }
-    if (strings && guide && conversation !== undefined && handout !== undefined) {
-      languages.set(lang.code, { ...lang, strings: strings as ScriptStrings, guide: guide as LanguageGuide, conversation, handout });
+    if (strings && guide && conversation !== undefined && handout !== undefined && followup !== undefined) {
+      languages.set(lang.code, { ...lang, strings: strings as ScriptStrings, guide: guide as LanguageGuide, conversation, handout, followup });
     }
   }
 

@@ -165,6 +165,8 @@ export interface ScopeFile {
   indicationValueSets: string[];
   /** Conditions whose earliest start marks the start of the current episode. */
   episodeValueSets: string[];
+  /** The follow-up services speak when a back pain condition began within this many days (an open episode). */
+  followUpWindowDays: number;
   /** How far back a finding may have begun and still be new to the current episode (S6). */
   newFindingWindowDays: number;
 }
@@ -218,6 +220,16 @@ export interface ScriptStrings {
   ageWords: Record<string, string>;
   safetyNet: { bladderBowel: string; saddle: string; legWeakness: string; fever: string };
   handoutTitle: string;
+  followUp: {
+    title: string;
+    intro: string;
+    summary: string;
+    summaryReconsidering: string;
+    taskLabel: string;
+    taskDescription: string;
+    taskText: string;
+    groups: Record<'low' | 'medium' | 'high', { name: string; advice: string }>;
+  };
 }
 
 /** One language of the patient-conversation card and handout: markdown templates and their words. */
@@ -228,6 +240,8 @@ export interface ScriptLanguage {
   strings: ScriptStrings;
   conversation: string;
   handout: string;
+  /** The follow-up visit script (follow-up-reassurance card). */
+  followup: string;
   /** Words patient-facing text must not use (rules/language/<code>.json). */
   guide: LanguageGuide;
 }

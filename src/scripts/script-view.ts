@@ -60,7 +60,11 @@ export function scriptView(facts: ScriptFacts, language: ScriptLanguage, scripts
   };
 }
 
-export const TEMPLATE_NAMES = ['strings', 'checked', 'prevalence', 'inTen', 'ageWords', 'band', 'figures', 'reviewWeeks', 'early', 'subacute', 'persistent', 'deferred', 'xrayFirst'];
+export const TEMPLATE_NAMES = [
+  'strings', 'checked', 'prevalence', 'inTen', 'ageWords', 'band', 'figures', 'reviewWeeks', 'early', 'subacute', 'persistent', 'deferred', 'xrayFirst',
+  // The follow-up script.
+  'weeks', 'reconsidering', 'startBack', 'groupName', 'advice',
+];
 
 /** Names a template uses ({{a.b}} gives "a"), to check templates against the view. */
 export function templateNames(template: string): string[] {

@@ -59,6 +59,17 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '002-follow-up-shown': {
+    async up(db: Kysely<unknown>) {
+      // What the follow-up service has already said: at most one card per encounter (or per patient and day).
+      await db.schema
+        .createTable('follow_up_shown')
+        .addColumn('shown_key', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_hook_call_patient').on('audit_hook_call').column('patient_hash').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -54,10 +54,17 @@ export interface JtiSeenTable {
   expires_at: string;
 }
 
+export interface FollowUpShownTable {
+  /** A keyed hash of the encounter (or patient and day): no identity is kept. */
+  shown_key: string;
+  at: string;
+}
+
 export interface Database {
   audit_hook_call: AuditHookCallTable;
   audit_card: AuditCardTable;
   feedback: FeedbackTable;
   setting: SettingTable;
   jti_seen: JtiSeenTable;
+  follow_up_shown: FollowUpShownTable;
 }

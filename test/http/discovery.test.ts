@@ -11,12 +11,12 @@ const ALLOWED_PARAMS = new Set(['patient', 'subject', 'category', 'code', 'statu
 // STarT Back responses are read too (for the risk group), beside the red-flag data.
 
 describe('GET /cds-services', () => {
-  it('lists an order-select and an order-sign service with different ids', async () => {
+  it('lists order-select and order-sign services, and the follow-up services, with different ids', async () => {
     const res = await app.inject({ method: 'GET', url: '/cds-services' });
     expect(res.statusCode).toBe(200);
     const { services } = res.json();
-    expect(services.map((s: any) => s.hook).sort()).toEqual(['order-select', 'order-sign']);
-    expect(new Set(services.map((s: any) => s.id)).size).toBe(2);
+    expect(services.map((s: any) => s.hook).sort()).toEqual(['encounter-start', 'order-select', 'order-sign', 'patient-view']);
+    expect(new Set(services.map((s: any) => s.id)).size).toBe(4);
     for (const s of services) {
       expect(s.title).toBeTruthy();
       expect(s.description).toBeTruthy();
@@ -27,7 +27,7 @@ describe('GET /cds-services', () => {
 
   it('asks for the Patient, conditions, temperature, medications and STarT Back with 2.0 tokens and query forms only', async () => {
     const { services } = (await app.inject({ method: 'GET', url: '/cds-services' })).json();
-    for (const s of services) {
+    for (const s of services.filter((x: any) => x.hook.startsWith('order-'))) {
       const templates = Object.values(s.prefetch) as string[];
       expect(templates.map((t) => t.split(/[/?]/)[0]).sort()).toEqual(['Condition', 'MedicationRequest', 'Observation', 'Patient', 'QuestionnaireResponse']);
       for (const t of templates) {

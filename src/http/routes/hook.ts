@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Errors } from '../../errors.js';
 import { handleHook, type HookDeps } from '../../cds-hooks/handle-hook.js';
+import { handleFollowUp } from '../../cds-hooks/handle-follow-up.js';
+import type { FollowUpMemory } from '../../store/follow-up.js';
 import { hookRequestSchema, MAX_JSON_ARRAY, MAX_JSON_DEPTH } from '../../cds-hooks/request-schema.js';
 import { jsonBoundsProblem } from '../../fhir/shape.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
@@ -17,7 +19,11 @@ export interface HookRouteOptions {
   /** Queues the audit record of a call that returned cards; never waits for the store. */
   audit: (record: AuditRecord) => void;
   hash: (value: string) => string;
+  /** What the follow-up service already said, and earlier imaging advice (the store). */
+  followUp: FollowUpMemory;
 }
+
+const FOLLOW_UP_HOOKS = new Set(['patient-view', 'encounter-start']);
 
 /** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
 export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts) => {
@@ -50,7 +56,9 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       const started = arrivals.get(request) ?? performance.now();
       const service = opts.catalog.get(request.params.id)!;
       const result = await inSpan('cds.hook', { 'cds.service': service.definition.id, 'cds.hook': service.definition.hook }, async (set) => {
-        const r = await handleHook(request.body, service, opts.deps, started);
+        const r = FOLLOW_UP_HOOKS.has(service.definition.hook)
+          ? await handleFollowUp(request.body, service, { ...opts.deps, rules: opts.deps.rules, memory: opts.followUp, hash: opts.hash }, started)
+          : await handleHook(request.body, service, opts.deps, started);
         set({ 'cds.orders': r.summary.orders, 'cds.recommendations': r.summary.recommendations.join(','), 'cds.fhir_calls': r.summary.fhirCalls.length });
         return r;
       });
