@@ -5,7 +5,7 @@
 import { RECOMMENDATION_CODES } from '../../src/rules/types.js';
 
 const RECOMMENDATION_SYSTEM = 'urn:lbp-imaging-cds:recommendation';
-const CODES = new Set<string>([...RECOMMENDATION_CODES, 'patient-conversation']);
+const CODES = new Set<string>([...RECOMMENDATION_CODES, 'patient-conversation', 'follow-up-reassurance']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function emptyValues(value: unknown, path: string, out: string[]): void {
