@@ -10,12 +10,6 @@ export interface PlaygroundOrder {
   lowBackPainReason: boolean;
 }
 
-const ORDER_CODES: Record<Modality, { system: string; code: string; display: string }> = {
-  xray: { system: 'http://www.ama-assn.org/go/cpt', code: '72100', display: 'Radiologic examination, spine, lumbosacral; 2 or 3 views' },
-  ct: { system: 'http://www.ama-assn.org/go/cpt', code: '72131', display: 'Computed tomography, lumbar spine; without contrast material' },
-  mri: { system: 'http://www.ama-assn.org/go/cpt', code: '72148', display: 'Magnetic resonance imaging, spinal canal and contents, lumbar; without contrast material' },
-};
-
 /**
  * A patient Bundle and an order through the real hook path, as an order-sign call with every prefetch key filled from
  * the Bundle: the playground shows exactly what an EHR would get, plus the facts behind it.
@@ -30,8 +24,8 @@ export async function evaluateForPlayground(bundle: Bundle, order: PlaygroundOrd
     status: 'draft',
     intent: 'order',
     subject: { reference: `Patient/${patientId}` },
-    code: { coding: [ORDER_CODES[order.modality]] },
-    ...(order.lowBackPainReason ? { reasonCode: [{ coding: [{ system: 'http://snomed.info/sct', code: '279039007', display: 'Low back pain' }] }] } : {}),
+    code: { coding: [deps.rules.scope.testOrders[order.modality]] },
+    ...(order.lowBackPainReason ? { reasonCode: [deps.rules.scope.testReason] } : {}),
   };
   const prefetch: Record<string, FhirResource | null> = {};
   for (const [key, kind] of Object.entries(service.prefetchKinds)) {

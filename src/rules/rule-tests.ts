@@ -27,12 +27,6 @@ export interface RuleTestResult {
   firedRules: string[];
 }
 
-const DEFAULT_ORDER: Record<Modality, { system: string; code: string }> = {
-  xray: { system: 'http://www.ama-assn.org/go/cpt', code: '72100' },
-  ct: { system: 'http://www.ama-assn.org/go/cpt', code: '72131' },
-  mri: { system: 'http://www.ama-assn.org/go/cpt', code: '72148' },
-};
-const LOW_BACK_PAIN = { coding: [{ system: 'http://snomed.info/sct', code: '279039007', display: 'Low back pain' }] };
 
 /** The record as if fully read: what the patient Bundle holds is all there is. */
 function recordOf(resources: FhirResource[]): ClinicalData {
@@ -57,12 +51,12 @@ async function patientOf(c: RuleTestCase, fixturesDir: string): Promise<{ resour
 export async function runRuleTest(c: RuleTestCase, rules: LoadedRules, fixturesDir: string): Promise<Omit<RuleTestResult, 'file'>> {
   const { resources, order: fixtureOrder } = await patientOf(c, fixturesDir);
   const patientId = resources.find((r) => r.resourceType === 'Patient')?.id ?? 'patient';
-  const code = c.order?.code ?? (c.order?.modality ? DEFAULT_ORDER[c.order.modality] : undefined);
+  const code = c.order?.code ?? (c.order?.modality ? rules.scope.testOrders[c.order.modality] : undefined);
   const order: ServiceRequest = {
     ...(fixtureOrder ?? { resourceType: 'ServiceRequest', status: 'draft', intent: 'order', subject: { reference: `Patient/${patientId}` } }),
     id: fixtureOrder?.id ?? 'rule-test-order',
-    ...(code || !fixtureOrder ? { code: { coding: [code ?? DEFAULT_ORDER.mri] } } : {}),
-    ...(c.order?.withoutReason ? { reasonCode: undefined } : !fixtureOrder ? { reasonCode: [LOW_BACK_PAIN] } : {}),
+    ...(code || !fixtureOrder ? { code: { coding: [code ?? rules.scope.testOrders.mri] } } : {}),
+    ...(c.order?.withoutReason ? { reasonCode: undefined } : !fixtureOrder ? { reasonCode: [rules.scope.testReason] } : {}),
   };
   const data = recordOf(resources);
   const imaging = lumbarImagingOrders({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: order }] }, undefined, rules, rules.terminology);

@@ -167,6 +167,9 @@ export interface ScopeFile {
   episodeValueSets: string[];
   /** The follow-up services speak when a back pain condition began within this many days (an open episode). */
   followUpWindowDays: number;
+  /** The order the playground and rule tests place per modality, and the reason they give it. */
+  testOrders: Record<Modality, { system: string; code: string; display?: string }>;
+  testReason: { coding: Array<{ system: string; code: string; display?: string }> };
   /** How far back a finding may have begun and still be new to the current episode (S6). */
   newFindingWindowDays: number;
 }
