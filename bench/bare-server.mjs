@@ -1,7 +1,7 @@
 // The physical limit for comparison: fastify parsing the same hook request and answering one fixed small card.
 import Fastify from 'fastify';
 
-const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
 const card = {
   cards: [{ uuid: '00000000-0000-4000-8000-000000000000', summary: 'fixed', indicator: 'info', source: { label: 'bare' } }],
 };
