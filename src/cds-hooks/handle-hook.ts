@@ -70,7 +70,7 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   for (const order of orders) {
     const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now, memo);
     const decision = await inSpan('rules.evaluate', { 'cds.modality': order.modality }, async (set) => {
-      const d = await recommend(facts, order, rules);
+      const d = recommend(facts, order, rules);
       set({ 'cds.recommendation': d.recommendation, 'cds.fired_rules': d.firedRules.join(',') });
       return d;
     });

@@ -1,6 +1,6 @@
-import { Engine } from 'json-rules-engine';
 import type { RecommendationCode, Rules } from '../rules/types.js';
 import type { ClinicalFacts, InScopeOrder } from '../facts/types.js';
+import { compiledRules, firedRules, type EngineFacts } from './compile-rules.js';
 
 export interface Decision {
   recommendation: RecommendationCode;
@@ -8,7 +8,7 @@ export interface Decision {
 }
 
 /** The flat facts the recommendation rules see. No `path` lookups: they are slow and a known injection surface. */
-export function engineFacts(facts: ClinicalFacts, order: InScopeOrder): Record<string, unknown> {
+export function engineFacts(facts: ClinicalFacts, order: InScopeOrder): EngineFacts {
   const foundCategories = facts.categories.filter((c) => c.status === 'found').map((c) => c.id);
   const unknownCategories = facts.categories.filter((c) => c.status === 'unknown').map((c) => c.id);
   return {
@@ -23,20 +23,12 @@ export function engineFacts(facts: ClinicalFacts, order: InScopeOrder): Record<s
 }
 
 /**
- * Runs the recommendation rules and keeps the fired recommendation that comes first in the precedence list.
- * A new Engine per call: json-rules-engine keeps run state on the Engine, and concurrent runs on one
- * Engine silently drop rules (engineering.md, section 2).
+ * Runs the recommendation rules (compiled once per rules version, held equal to json-rules-engine by the tests) and keeps
+ * the fired recommendation that comes first in the precedence list.
  */
-export async function recommend(facts: ClinicalFacts, order: InScopeOrder, rules: Rules): Promise<Decision> {
-  const engine = new Engine(rules.recommendations.rules as never, {
-    allowUndefinedFacts: false,
-    pathResolver: () => {
-      throw new Error('path lookups are not supported in recommendation rules');
-    },
-  });
-  const { events, results } = await engine.run(engineFacts(facts, order));
-  const fired = new Set(events.map((e) => e.type));
-  const recommendation =
-    rules.recommendations.precedence.find((code) => fired.has(code)) ?? rules.recommendations.default;
-  return { recommendation, firedRules: results.map((r) => String(r.name ?? r.event?.type)) };
+export function recommend(facts: ClinicalFacts, order: InScopeOrder, rules: Rules): Decision {
+  const fired = firedRules(compiledRules(rules.recommendations.rules), engineFacts(facts, order));
+  const events = new Set(fired.map((r) => r.event));
+  const recommendation = rules.recommendations.precedence.find((code) => events.has(code)) ?? rules.recommendations.default;
+  return { recommendation, firedRules: fired.map((r) => r.name) };
 }

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { createTerminology, type Terminology } from './terminology.js';
 import { crossCheck } from './cross-check.js';
+import { compiledRules } from '../decision/compile-rules.js';
 import type {
   CardText,
   CodeSystemDef,
@@ -213,6 +214,12 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
   problems.push(...applySiteMapping(rules));
   const terminology = createTerminology(codeSystems, valueSets.values());
   problems.push(...crossCheck(rules, terminology));
+  // Compiled now, once for this rules version, so a rule that cannot run is a load error and not a failed hook call.
+  try {
+    compiledRules(rules.recommendations.rules);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length > 0) throw new RulesError(problems);
   return { ...rules, terminology };
 }

@@ -64,7 +64,7 @@ export async function runRuleTest(c: RuleTestCase, rules: LoadedRules, fixturesD
   if (!inScope) return { name: c.name, expected: c.expect, got: 'out-of-scope', pass: c.expect === 'out-of-scope', firedRules: [] };
   const now = new Date(`${c.today ?? '2026-11-15'}T12:00:00Z`);
   const facts = deriveFacts(data, inScope, rules, rules.terminology, now);
-  const decision = await recommend(facts, inScope, rules);
+  const decision = recommend(facts, inScope, rules);
   const got = applySafetyGuard(decision.recommendation, facts, rules).recommendation;
   return { name: c.name, expected: c.expect, got, pass: got === c.expect, firedRules: decision.firedRules };
 }
