@@ -28,6 +28,22 @@ interface CompiledValueSet {
   text?: { anyOf: RegExp; noneOf?: RegExp };
 }
 
+/**
+ * A concept's names (text and codings' displays), each with its normalised form. A concept is matched against every value
+ * set that reads names, so the normalising is done once per concept object, not once per value set.
+ */
+const conceptNames = new WeakMap<CodeableConcept, Array<[string, string]>>();
+function namesOf(concept: CodeableConcept): Array<[string, string]> {
+  let names = conceptNames.get(concept);
+  if (!names) {
+    names = [concept.text, ...(concept.coding ?? []).map((c) => c.display)]
+      .filter((t): t is string => typeof t === 'string' && t.length > 0)
+      .map((t) => [t, normaliseName(t)]);
+    conceptNames.set(concept, names);
+  }
+  return names;
+}
+
 /** Names are compared in lower case with hyphens and runs of spaces as one space: "Foot-drop" reads as "foot drop". */
 function normaliseName(name: string): string {
   return name.toLowerCase().replace(/[-\s]+/g, ' ').trim();
@@ -64,6 +80,15 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
   // A value set may name a system by its full URI. Coding systems are matched exactly, without a trailing slash, or by a
   // declared prefix (SNOMED CT editions: http://snomed.info/sct/731000124108); an unknown URI stays itself.
   const systemKey = (system: string): string => {
+    const known = systemKeys.get(system);
+    if (known !== undefined) return known;
+    const key = findSystemKey(system);
+    // Bounded: the systems come from the records, and a hostile record could send many.
+    if (systemKeys.size < 1000) systemKeys.set(system, key);
+    return key;
+  };
+  const systemKeys = new Map<string, string>();
+  const findSystemKey = (system: string): string => {
     const exact = systemByUri.get(system) ?? systemByUri.get(system.replace(/\/+$/, ''));
     if (exact) return exact;
     return prefixes.find(([p]) => system.startsWith(p))?.[1] ?? system;
@@ -137,12 +162,8 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       for (const coding of concept.coding ?? []) if (matchCoding(valueSetId, coding)) return coding;
       const text = get(valueSetId).text;
       if (!options.byName || !text) return undefined;
-      const names = [concept.text, ...(concept.coding ?? []).map((c) => c.display)].filter(
-        (t): t is string => typeof t === 'string' && t.length > 0,
-      );
       // A veto word cancels only the name it appears in ("CES - rule out" does not cancel "Cauda equina syndrome").
-      for (const name of names) {
-        const n = normaliseName(name);
+      for (const [name, n] of namesOf(concept)) {
         if (text.anyOf.test(n) && !text.noneOf?.test(n)) return { display: name };
       }
       return undefined;
