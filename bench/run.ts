@@ -210,16 +210,22 @@ async function main(): Promise<void> {
   const jwtService = await startService({ CDS_AUTH: 'jwt', CDS_TRUSTED_ISSUERS: issuer.issuersFile }, issuer.headers);
   const bareProcess = await startScript('bench/bare-server.mjs');
   const bare: Server = { ...bareProcess, headers: () => ({}) };
-  const children = [service.child, jwtService.child, bare.child];
+  // The same bare server answering with one of the service's own answers, byte for byte.
+  const answerFile = join(mkdtempSync(join(tmpdir(), 'lbp-bench-answer-')), 'answer.json');
+  const answer = await (await fetch(`${service.url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY })).text();
+  writeFileSync(answerFile, answer);
+  const bareFullProcess = await startScript('bench/bare-server.mjs', [], { ANSWER_FILE: answerFile });
+  const bareFull: Server = { ...bareFullProcess, headers: () => ({}) };
+  const children = [service.child, jwtService.child, bare.child, bareFull.child];
   try {
     console.error(`signing ${loadCalls} tokens for the JWT rows...`);
     await issuer.sign(jwtService.url);
 
     // Throughput and latency, interleaved.
-    const contenders = { service, jwt: jwtService, bare } as const;
+    const contenders = { service, jwt: jwtService, bare, bareFull } as const;
     type Name = keyof typeof contenders;
-    const seq: Record<Name, number[]> = { service: [], jwt: [], bare: [] };
-    const tput: Record<Name, Load[]> = { service: [], jwt: [], bare: [] };
+    const seq: Record<Name, number[]> = { service: [], jwt: [], bare: [], bareFull: [] };
+    const tput: Record<Name, Load[]> = { service: [], jwt: [], bare: [], bareFull: [] };
     for (const s of Object.values(contenders)) await sequential(s, 300);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, s] of Object.entries(contenders) as Array<[Name, Server]>) seq[name].push(...(await sequential(s, SEQUENTIAL / ROUNDS)));
@@ -229,8 +235,9 @@ async function main(): Promise<void> {
       service: summarise(seq.service, tput.service),
       jwt: summarise(seq.jwt, tput.jwt),
       bare: summarise(seq.bare, tput.bare),
+      bareFull: summarise(seq.bareFull, tput.bareFull),
     };
-    const { service: s, jwt: j, bare: b } = summary;
+    const { service: s, jwt: j, bare: b, bareFull: bf } = summary;
 
     // A steady 200 requests/s, the load of a large hospital's order entry, well below saturation.
     const steady = await paced(service, 200, SECONDS);
@@ -279,6 +286,8 @@ async function main(): Promise<void> {
       `| 50 connections, p99 (ms) | ${fmt(s.load50.p99, 1)} | ${fmt(j.load50.p99, 1)} | ${fmt(b.load50.p99, 1)} | |`,
       `| errors | ${s.load50.errors} | ${j.load50.errors} | ${b.load50.errors} | |`,
       '',
+      `Bare fastify answering the service's own answer (${answer.length} bytes) instead of a small card: sequential p50 ${fmt(bf.sequential.p50)} ms, ${fmt(bf.load50.rps, 0)} req/s at 50 connections; service/that ${fmt(s.load50.rps / bf.load50.rps)}. The rest of the gap is the clinical work, the audit and the security headers.`,
+      '',
       '| target | measured | |',
       '|---|---|---|',
       `| throughput with prefetch >= 50% of bare | ${fmt((100 * s.load50.rps) / b.load50.rps, 0)}% | ${mark(s.load50.rps >= 0.5 * b.load50.rps)} |`,
@@ -298,7 +307,7 @@ async function main(): Promise<void> {
       fallback: { latencyMs: FHIR_LATENCY_MS, p50: percentile(fallback, 50), p90: percentile(fallback, 90), p99: percentile(fallback, 99) },
     };
     const file = join(ROOT, 'bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, bodyBytes: BODY.length, results }, null, 2));
+    writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, bodyBytes: BODY.length, answerBytes: answer.length, results }, null, 2));
     console.log(`\nwrote ${file}`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
