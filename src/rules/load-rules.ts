@@ -208,7 +208,7 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
       languages,
       prevalence: raw.prevalence as PrevalenceData,
       prognosis: raw.prognosis as PrognosisData,
-      evidence: ['haslam-larmer-2025', 'brinjikji-2015', 'pengel-2003', 'costa-2012', 'traeger-2015', 'o-keeffe-2022'],
+      evidence: (raw.languages as { evidence: string[] }).evidence,
     },
   };
   problems.push(...applySiteMapping(rules));

@@ -60,6 +60,13 @@ describe('loading the rules folder', () => {
     expect(await problemsOf(flags)).toContainEqual(expect.stringMatching(/unknown evidence id "nobody-2099"/));
     const recs = await editedRules('recommendations.json', (j) => { j.rules[0].conditions.any[0].value = 'cauda-equine'; });
     expect(await problemsOf(recs)).toContainEqual(expect.stringMatching(/unknown category "cauda-equine"/));
+    const scripts = await editedRules('scripts/languages.json', (j) => { j.evidence.push('nobody-2099'); });
+    expect(await problemsOf(scripts)).toContainEqual(expect.stringMatching(/scripts\/languages\.json at \/evidence.*nobody-2099/));
+  });
+
+  it('refuses a recommendation rule with an operator the compiled rules cannot run', async () => {
+    const recs = await editedRules('recommendations.json', (j) => { j.rules[0].conditions.any[0].operator = 'containsAll'; });
+    expect((await problemsOf(recs)).join('\n')).toMatch(/operator|containsAll/);
   });
 
   it('refuses rules that leave a recommendation unreachable', async () => {
