@@ -78,7 +78,7 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
     reconsidering,
     startBack: startBack ? { groupName: fu.groups[startBack.group].name, advice: fu.groups[startBack.group].advice } : undefined,
   };
-  const evidence = evidenceSection(['haslam-larmer-2025', 'traeger-2015', 'pengel-2003', ...(startBack ? ['hill-2008'] : [])], rules.evidence);
+  const evidence = evidenceSection([...rules.scripts.followUpEvidence, ...(startBack ? rules.questionnaires.startBack.evidence : [])], rules.evidence);
 
   const suggestions: CdsSuggestion[] = [];
   const suggestionKinds = new Map<string, string>();

@@ -182,6 +182,7 @@ export function crossCheck(rules: Rules, terminology: Terminology): string[] {
   const scripts = rules.scripts;
   if (!scripts.languages.has(scripts.defaultLanguage)) problems.push(`scripts/languages.json at /default: "${scripts.defaultLanguage}" is not a listed language`);
   evidenceKnown('scripts/languages.json at /evidence', scripts.evidence);
+  evidenceKnown('scripts/languages.json at /followUpEvidence', scripts.followUpEvidence);
   evidenceKnown('data/prevalence.json at /evidence', [scripts.prevalence.evidence]);
   evidenceKnown('data/prognosis.json at /evidence', [...scripts.prognosis.evidence, ...Object.values(scripts.prognosis.sources)]);
   for (const name of Object.keys(scripts.prognosis.figures)) {

@@ -209,6 +209,7 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
       prevalence: raw.prevalence as PrevalenceData,
       prognosis: raw.prognosis as PrognosisData,
       evidence: (raw.languages as { evidence: string[] }).evidence,
+      followUpEvidence: (raw.languages as { followUpEvidence: string[] }).followUpEvidence,
     },
   };
   problems.push(...applySiteMapping(rules));

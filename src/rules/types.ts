@@ -276,6 +276,8 @@ export interface Scripts {
   prognosis: PrognosisData;
   /** Evidence cited on the conversation card. */
   evidence: string[];
+  /** Evidence cited on the follow-up card. */
+  followUpEvidence: string[];
 }
 
 export interface QuestionnaireScoring {
