@@ -1,6 +1,7 @@
 import Mustache from 'mustache';
 import { RECOMMENDATION_CODES, type Criterion, type Rules } from './types.js';
 import { TEMPLATE_NAMES, templateNames } from '../scripts/script-view.js';
+import { MAX_SUMMARY } from '../cards/template.js';
 import type { Terminology } from './terminology.js';
 
 
@@ -174,7 +175,7 @@ export function crossCheck(rules: Rules, terminology: Terminology): string[] {
   for (const code of RECOMMENDATION_CODES) {
     const template = rules.cards.recommendations[code]?.summary ?? '';
     const text = Mustache.render(template, { flags: longestFlag.toLowerCase(), modality: longestModality, unreadable: longestKinds }, {}, { escape: String });
-    if (text.length > 139) {
+    if (text.length > MAX_SUMMARY) {
       problems.push(`cards/en.json at /recommendations/${code}/summary: ${text.length} characters with the flag "${longestFlag}"; keep it under 140 (shorten the template or the flag label)`);
     }
   }

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors } from '../../errors.js';
 import type { CdsJwtVerifier, Verdict } from '../../auth/jwt-verifier.js';
@@ -16,6 +17,15 @@ export interface CdsAuthOptions {
 
 export function bearerToken(request: FastifyRequest): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/** Whether the call carries `Authorization: Bearer <expected>`, compared in constant time. No expected token: never. */
+export function tokenMatches(request: FastifyRequest, expected: string | undefined): boolean {
+  const given = bearerToken(request);
+  if (!given || !expected) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**

@@ -1,10 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { Errors } from '../../errors.js';
 import type { Store } from '../../store/database.js';
 import { analytics } from '../../store/analytics.js';
 import { analyticsPage } from '../../analytics/page.js';
-import { bearerToken } from '../plugins/cds-auth.js';
+import { tokenMatches } from '../plugins/cds-auth.js';
 
 export interface AnalyticsOptions {
   store: Store;
@@ -12,14 +11,6 @@ export interface AnalyticsOptions {
   /** With CDS_AUTH=jwt, both routes need `Authorization: Bearer ADMIN_TOKEN`; without an ADMIN_TOKEN they are refused. */
   requireToken: boolean;
   adminToken?: string;
-}
-
-function tokenMatches(request: FastifyRequest, expected: string | undefined): boolean {
-  const given = bearerToken(request);
-  if (!given || !expected) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** GET /analytics/summary (CONTRACT section 2) and the /analytics page for guideline teams. */

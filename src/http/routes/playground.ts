@@ -7,7 +7,7 @@ import { Errors } from '../../errors.js';
 import type { HookDeps } from '../../cds-hooks/handle-hook.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import { evaluateForPlayground, type PlaygroundOrder } from '../../playground/evaluate.js';
-import { bearerToken } from '../plugins/cds-auth.js';
+import { tokenMatches } from '../plugins/cds-auth.js';
 
 export interface PlaygroundOptions {
   catalog: ServiceCatalog;
@@ -61,8 +61,7 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (ap
         },
       },
       onRequest: async (request, reply) => {
-        const token = bearerToken(request);
-        if (opts.requireToken && (!opts.adminToken || token !== opts.adminToken)) {
+        if (opts.requireToken && !tokenMatches(request, opts.adminToken)) {
           void reply.header('www-authenticate', 'Bearer');
           throw Errors.unauthorized();
         }
