@@ -1,6 +1,6 @@
 import type { ServiceRequest, Task } from 'fhir/r4.js';
 import { Errors } from '../errors.js';
-import { episodeFacts } from '../facts/derive-facts.js';
+import { episodeFacts, languagesOf } from '../facts/derive-facts.js';
 import { scoreStartBack } from '../facts/start-back.js';
 import { addDays, daysBetween, parseFhirDate } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
@@ -9,6 +9,7 @@ import { evidenceSection } from '../cards/evidence-links.js';
 import { fill } from '../cards/template.js';
 import { chooseLanguage, render } from '../scripts/script-view.js';
 import type { FollowUpMemory } from '../store/follow-up.js';
+import { patientHash } from '../store/audit-record.js';
 import type { HookDeps, HookResult, HookSummary } from './handle-hook.js';
 import { readRecord } from './read-record.js';
 import type { CatalogEntry } from './service-catalog.js';
@@ -57,11 +58,9 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
     const when = parseFhirDate(o.authoredOn);
     return (!when || when >= since) && rules.scope.orders.some((s) => rules.terminology.matchConcept(s.valueSet, o.code));
   });
-  const reconsidering = withdrawn || (await deps.memory.imagingAdviceActedOn(deps.hash(`Patient/${request.context.patientId}`), since));
+  const reconsidering = withdrawn || (await deps.memory.imagingAdviceActedOn(patientHash(deps.hash, request.context.patientId), since));
 
-  const patient = data.Patient.items[0];
-  const preferred = (patient?.communication ?? []).flatMap((c) => c.language?.coding?.map((cd) => cd.code ?? '') ?? []).filter(Boolean);
-  const language = chooseLanguage(preferred, rules.scripts);
+  const language = chooseLanguage(languagesOf(data.Patient.items[0]), rules.scripts);
   const fu = language.strings.followUp;
   const startBack = scoreStartBack(data.QuestionnaireResponse.items, rules.questionnaires.startBack, now);
   const days = episode.durationDays ?? 0;

@@ -50,7 +50,8 @@ function newSince(episodeOnset: string | undefined, windowDays: number, now: Dat
 }
 
 /** Patient.communication languages, the preferred one first. */
-function languagesOf(patient: ClinicalData['Patient']['items'][number] | undefined): string[] {
+/** The patient's languages, preferred ones first. */
+export function languagesOf(patient: ClinicalData['Patient']['items'][number] | undefined): string[] {
   const communication = [...(patient?.communication ?? [])].sort((a, b) => Number(Boolean(b.preferred)) - Number(Boolean(a.preferred)));
   return communication.flatMap((c) => c.language?.coding?.map((cd) => cd.code).filter((x): x is string => typeof x === 'string') ?? []);
 }

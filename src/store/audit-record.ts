@@ -2,6 +2,11 @@ import type { HookResult } from '../cds-hooks/handle-hook.js';
 import type { HookRequest } from '../cds-hooks/types.js';
 import type { AuditRecord } from './audit-writer.js';
 
+/** The keyed hash that stands for a patient in the audit; the follow-up hook finds earlier calls by it, so both use this. */
+export function patientHash(hash: (value: string) => string, patientId: string): string {
+  return hash(`Patient/${patientId}`);
+}
+
 /**
  * What the audit keeps of a hook call that returned cards: when, which service, the cards with their recommendations,
  * red-flag statuses, fired rules and suggestions, the rules version and the duration. Identities only as keyed hashes;
@@ -27,7 +32,7 @@ export function auditRecord(args: {
       at: iso,
       rules_version: args.rulesVersion,
       duration_ms: Math.round(args.durationMs * 100) / 100,
-      patient_hash: args.hash(`Patient/${request.context.patientId}`),
+      patient_hash: patientHash(args.hash, request.context.patientId),
       user_hash: args.hash(request.context.userId),
       orders: result.assessments.length,
     },
