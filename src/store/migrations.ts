@@ -70,6 +70,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_hook_call_patient').on('audit_hook_call').column('patient_hash').execute();
     },
   },
+  '003-audit-card-call': {
+    async up(db: Kysely<unknown>) {
+      // The follow-up hook joins a patient's calls to their cards during a hook call; without this it scans the cards.
+      await db.schema.createIndex('audit_card_hook_instance').on('audit_card').column('hook_instance').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
