@@ -29,11 +29,13 @@ export async function analytics(store: Store, rulesVersion: string, since?: stri
   if (since) cardsQuery = cardsQuery.where('at', '>=', since);
   const cards = await cardsQuery.execute();
   const byCard = new Map(cards.map((c) => [c.card_uuid, c]));
-  const feedback = await store.db
+  let feedbackQuery = store.db
     .selectFrom('feedback')
     .select(['card_uuid', 'outcome', 'accepted_suggestions', 'override_reason_code', 'outcome_at'])
-    .orderBy('outcome_at', 'asc')
-    .execute();
+    .orderBy('outcome_at', 'asc');
+  // Only the window's cards' feedback: the cost follows the window asked for, not the store's retention.
+  if (since) feedbackQuery = feedbackQuery.where('card_uuid', 'in', store.db.selectFrom('audit_card').select('card_uuid').where('at', '>=', since));
+  const feedback = await feedbackQuery.execute();
   const latest = new Map<string, (typeof feedback)[number]>();
   for (const f of feedback) if (byCard.has(f.card_uuid)) latest.set(f.card_uuid, f);
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../../src/store/database.js';
-import { purgeOlderThan } from '../../src/store/analytics.js';
+import { analytics, purgeOlderThan } from '../../src/store/analytics.js';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
@@ -151,6 +151,24 @@ describe.each(backends)('store on $name', ({ env }) => {
     expect(page.body).toMatch(/<rect[^>]*><title>accepted: \d+<\/title>/);
     expect(page.body).toContain('remove-and-refer-physiotherapy');
     expect(page.body).not.toMatch(/<script|https?:\/\/cdn/i);
+  });
+
+  it('counts, for a window, only the cards shown in it and their feedback', async () => {
+    const code = `window-test-${randomUUID().slice(0, 8)}`;
+    const card = (at: string) => ({
+      card_uuid: randomUUID(), hook_instance: randomUUID(), service: 's', at, day: at.slice(0, 10), recommendation: code,
+      order_ref: 'ServiceRequest/x', red_flags: '[]', fired_rules: '[]', suggestions: '[]', rules_version: 'v',
+    });
+    const old = card('2019-06-01T00:00:00.000Z');
+    const recent = card(new Date().toISOString());
+    await app.store.db.insertInto('audit_card').values([old, recent]).execute();
+    const accepted = (uuid: string) => ({
+      feedback_key: randomUUID(), card_uuid: uuid, service: 's', outcome: 'accepted', accepted_suggestions: '[]',
+      override_reason_system: null, override_reason_code: null, has_comment: 0, outcome_at: new Date().toISOString(), received_at: new Date().toISOString(),
+    });
+    await app.store.db.insertInto('feedback').values([accepted(old.card_uuid), accepted(recent.card_uuid)]).execute();
+    expect((await analytics(app.store, 'v')).byRecommendation[code]).toMatchObject({ cards: 2, accepted: 2 });
+    expect((await analytics(app.store, 'v', '2020-01-01')).byRecommendation[code]).toMatchObject({ cards: 1, accepted: 1 });
   });
 
   it('deletes audit and feedback past the retention period', async () => {
