@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { loadRules, RulesError } from '../src/rules/load-rules.js';
 
-const dir = resolve(process.argv[2] ?? process.env.RULES_DIR ?? 'rules');
+const dir = resolve(process.argv[2] || process.env.RULES_DIR || 'rules');
 try {
   const rules = await loadRules(dir);
   console.log(`rules OK: ${rules.name} ${rules.version}+${rules.hash} (${rules.valueSets.size} value sets, ${rules.redFlags.flags.length} red flags, ${rules.recommendations.rules.length} rules, ${rules.scripts.languages.size} languages)`);

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { loadRules, RulesError } from '../src/rules/load-rules.js';
 import { runRuleTests } from '../src/rules/rule-tests.js';
 
-const dir = resolve(process.argv[2] ?? process.env.RULES_DIR ?? 'rules');
+const dir = resolve(process.argv[2] || process.env.RULES_DIR || 'rules');
 const fixtures = resolve(new URL('../fixtures', import.meta.url).pathname);
 let rules;
 try {

@@ -1,6 +1,7 @@
 import type { HookRequest } from './types.js';
 
-const TOKEN = /\{\{\s*([^}]+?)\s*\}\}/g;
+/** A CDS Hooks prefetch token, `{{context.patientId}}`: one pattern for the start-up check and the renderer. */
+export const TOKEN = /\{\{\s*([^}]+?)\s*\}\}/g;
 
 /** The values of CDS Hooks 2.0 prefetch tokens for one request: context fields and the user tokens derived from userId. */
 function tokenValues(request: HookRequest): Record<string, string | undefined> {

@@ -2,9 +2,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATA_KINDS, type DataKind } from '../facts/types.js';
 import type { ServiceDefinition } from './types.js';
+import { TOKEN } from './prefetch-template.js';
 
 const SUPPORTED_HOOKS = new Set(['order-select', 'order-sign', 'patient-view', 'encounter-start']);
-const TOKEN = /\{\{\s*([^}]+?)\s*\}\}/g;
 /** CDS Hooks 2.0 prefetch tokens: root-level context fields and the user tokens. */
 const ALLOWED_TOKENS = /^(context\.(patientId|userId|encounterId)|userPractitionerId|userPractitionerRoleId|userPatientId|userRelatedPersonId)$/;
 

@@ -16,7 +16,6 @@ export class AuditWriter {
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   dropped = 0;
-  written = 0;
 
   constructor(
     private readonly store: Store,
@@ -59,7 +58,6 @@ export class AuditWriter {
           if (cards.length > 0) await trx.insertInto('audit_card').values(cards).onConflict((oc) => oc.column('card_uuid').doNothing()).execute();
         }
       });
-      this.written += batch.length;
     } catch (err) {
       // Audit must never take the service down; the loss is logged with its size, never its content.
       this.dropped += batch.length;
