@@ -13,11 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { scaledRecord, scaledRulesDir } from './scale.js';
+import { recordOfSize, scaledRecord, scaledRulesDir } from './scale.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const FIXTURE = join(ROOT, 'fixtures/requests/order-select-uncomplicated-mri.json');
-const BODY = readFileSync(FIXTURE, 'utf8');
+const FIXTURE_BODY = readFileSync(FIXTURE, 'utf8');
+// The issue's realistic request: about 20 KB with full prefetch (the fixture's patient with a longer problem list and
+// more temperature readings), the same bytes for the service and for bare fastify.
+const BODY_BYTES = Number(process.env.BENCH_BODY_BYTES ?? 20_000);
+const BODY = JSON.stringify(recordOfSize(JSON.parse(FIXTURE_BODY), BODY_BYTES));
 const PATH = '/cds-services/lbp-imaging-order-select';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 1500);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -253,7 +257,7 @@ async function main(): Promise<void> {
     rules10Times.sort((x, y) => x - y);
     const records: Array<{ resources: number; bytes: number; service: number; bare: number }> = [];
     for (const resources of [200, 2000]) {
-      const body = JSON.stringify(scaledRecord(JSON.parse(BODY), resources));
+      const body = JSON.stringify(scaledRecord(JSON.parse(FIXTURE_BODY), resources));
       await sequential(service, 30, body);
       await sequential(bare, 30, body);
       const sv = (await sequential(service, SCALE_CALLS / 3, body)).sort((x, y) => x - y);
@@ -267,7 +271,7 @@ async function main(): Promise<void> {
 
     // The fallback path: no prefetch, five FHIR queries to a stub answering each after FHIR_LATENCY_MS.
     const stub = await startScript('bench/fhir-stub.mjs', [FIXTURE], { LATENCY_MS: String(FHIR_LATENCY_MS) });
-    const noPrefetch = JSON.parse(BODY) as Record<string, unknown>;
+    const noPrefetch = JSON.parse(FIXTURE_BODY) as Record<string, unknown>;
     delete noPrefetch.prefetch;
     noPrefetch.fhirServer = `${stub.url}/fhir`;
     const fallbackBody = JSON.stringify(noPrefetch);
@@ -277,7 +281,7 @@ async function main(): Promise<void> {
 
     const mark = (ok: boolean) => (ok ? 'met' : 'not met');
     const lines = [
-      `Request: fixtures/requests/order-select-uncomplicated-mri.json (${BODY.length} bytes, full prefetch). Node ${process.version}, ${ROUNDS} interleaved rounds.`,
+      `Request: fixtures/requests/order-select-uncomplicated-mri.json grown to ${BODY.length} bytes (full prefetch). Node ${process.version}, ${ROUNDS} interleaved rounds.`,
       '',
       '| measure | service, auth off | service, JWT on | bare fastify | ratio (off / on vs bare) |',
       '|---|---|---|---|---|',

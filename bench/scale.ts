@@ -73,3 +73,11 @@ export function scaledRecord(request: HookRequest, resources: number): HookReque
   add('temperature', observations);
   return copy;
 }
+
+/** The request with as many added resources as take it to at least `bytes` of JSON. */
+export function recordOfSize(request: HookRequest, bytes: number): HookRequest {
+  let resources = 0;
+  let grown = request;
+  while (JSON.stringify(grown).length < bytes) grown = scaledRecord(request, (resources += 2));
+  return grown;
+}

@@ -50,14 +50,7 @@ export class AuditWriter {
 
   private async write(batch: AuditRecord[]): Promise<void> {
     try {
-      await this.store.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < batch.length; i += 100) {
-          const slice = batch.slice(i, i + 100);
-          await trx.insertInto('audit_hook_call').values(slice.map((r) => r.call)).onConflict((oc) => oc.column('hook_instance').doNothing()).execute();
-          const cards = slice.flatMap((r) => r.cards);
-          if (cards.length > 0) await trx.insertInto('audit_card').values(cards).onConflict((oc) => oc.column('card_uuid').doNothing()).execute();
-        }
-      });
+      await this.store.writeAudit(batch);
     } catch (err) {
       // Audit must never take the service down; the loss is logged with its size, never its content.
       this.dropped += batch.length;

@@ -6,6 +6,8 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { migrate } from './migrations.js';
 import type { Database } from './schema.js';
+import type { AuditRecord } from './audit-writer.js';
+import { SqliteAuditThread } from './sqlite-audit-thread.js';
 
 export interface StoreConfig {
   databaseUrl?: string;
@@ -21,11 +23,13 @@ export interface Store {
   kind: 'sqlite' | 'postgres';
   /** Keyed hash of an identity (patient or user id): the same id gives the same hash, the id cannot be recovered. */
   hash(value: string): string;
+  /** Commits a batch of audit records; a record already stored (same hook instance or card) is kept as it was. */
+  writeAudit(batch: AuditRecord[]): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
-function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDialect; kind: Store['kind'] } {
+function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDialect; kind: Store['kind']; file?: string } {
   if (config.databaseUrl) {
     const schema = config.databaseSchema;
     const pool = new pg.Pool({
@@ -37,12 +41,13 @@ function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDi
     return { dialect: new PostgresDialect({ pool }), kind: 'postgres' };
   }
   mkdirSync(config.dataDir, { recursive: true });
-  const database = new BetterSqlite3(join(config.dataDir, 'lbp-imaging-cds.sqlite'));
+  const file = join(config.dataDir, 'lbp-imaging-cds.sqlite');
+  const database = new BetterSqlite3(file);
   // WAL lets readers and the writer work together; FULL makes a commit survive a crash before the 200 goes out.
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 5000');
-  return { dialect: new SqliteDialect({ database }), kind: 'sqlite' };
+  return { dialect: new SqliteDialect({ database }), kind: 'sqlite', file };
 }
 
 /** Opens the embedded store (SQLite in DATA_DIR) or PostgreSQL (DATABASE_URL), and migrates it. */
@@ -60,8 +65,10 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       await setup.end();
     }
   }
-  const { dialect, kind } = openDialect(config);
+  const { dialect, kind, file } = openDialect(config);
   const db = new Kysely<Database>({ dialect });
+  // On SQLite the audit's inserts and fsync run on their own thread; PostgreSQL's driver does not block the event loop.
+  const auditThread = file ? new SqliteAuditThread(file) : undefined;
   try {
     await migrate(db as Kysely<unknown>, config.databaseUrl ? config.databaseSchema : undefined);
     const secret = config.hashSecret ?? (await sharedSecret(db));
@@ -69,6 +76,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       db,
       kind,
       hash: (value) => createHmac('sha256', secret).update(value).digest('hex').slice(0, 32),
+      writeAudit: (batch) => (auditThread ? auditThread.write(batch) : insertAudit(db, batch)),
       async ping() {
         try {
           await sql`select 1`.execute(db);
@@ -77,7 +85,10 @@ export async function openStore(config: StoreConfig): Promise<Store> {
           return false;
         }
       },
-      close: () => db.destroy(),
+      async close() {
+        await auditThread?.close();
+        await db.destroy();
+      },
     };
   } catch (err) {
     await db.destroy();
@@ -94,4 +105,15 @@ async function sharedSecret(db: Kysely<Database>): Promise<string> {
     .execute();
   const row = await db.selectFrom('setting').select('value').where('key', '=', 'hash_secret').executeTakeFirstOrThrow();
   return row.value;
+}
+
+async function insertAudit(db: Kysely<Database>, batch: AuditRecord[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (let i = 0; i < batch.length; i += 100) {
+      const slice = batch.slice(i, i + 100);
+      await trx.insertInto('audit_hook_call').values(slice.map((r) => r.call)).onConflict((oc) => oc.column('hook_instance').doNothing()).execute();
+      const cards = slice.flatMap((r) => r.cards);
+      if (cards.length > 0) await trx.insertInto('audit_card').values(cards).onConflict((oc) => oc.column('card_uuid').doNothing()).execute();
+    }
+  });
 }

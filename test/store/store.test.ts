@@ -82,6 +82,40 @@ describe.each(backends)('store on $name', ({ env }) => {
     expect(everything).not.toMatch(/19\d\d-\d\d-\d\d/);
   });
 
+
+  it('commits audit batches once each (a repeat is kept as it was); a batch that cannot be written fails and the next one lands', async () => {
+    const instance = randomUUID();
+    const at = new Date().toISOString();
+    const call = { hook_instance: instance, service: 's', at, rules_version: '1+x', duration_ms: 1.5, patient_hash: 'p', user_hash: 'u', orders: 1 };
+    const card = (uuid: string, recommendation: string, hook = instance) => ({
+      card_uuid: uuid,
+      hook_instance: hook,
+      service: 's',
+      at,
+      day: at.slice(0, 10),
+      recommendation,
+      order_ref: 'ServiceRequest/1',
+      red_flags: '{}',
+      fired_rules: '[]',
+      suggestions: '[]',
+      rules_version: '1+x',
+    });
+    const uuid = randomUUID();
+    await app.store.writeAudit([{ call, cards: [card(uuid, 'first')] }]);
+    await app.store.writeAudit([{ call: { ...call, orders: 9 }, cards: [card(uuid, 'second')] }]);
+    // A card without its required columns: the whole batch is refused, nothing of it is half-written.
+    const other = randomUUID();
+    const broken = { call: { ...call, hook_instance: randomUUID() }, cards: [{ card_uuid: other } as never] };
+    await expect(app.store.writeAudit([broken])).rejects.toThrow();
+    const later = randomUUID();
+    await app.store.writeAudit([{ call: { ...call, hook_instance: later }, cards: [card(randomUUID(), 'after', later)] }]);
+    const cards = await app.store.db.selectFrom('audit_card').select(['card_uuid', 'recommendation']).where('hook_instance', '=', instance).execute();
+    expect(cards).toEqual([{ card_uuid: uuid, recommendation: 'first' }]);
+    expect((await app.store.db.selectFrom('audit_hook_call').select('orders').where('hook_instance', '=', instance).executeTakeFirstOrThrow()).orders).toBe(1);
+    expect(await app.store.db.selectFrom('audit_card').select('card_uuid').where('card_uuid', '=', other).executeTakeFirst()).toBeUndefined();
+    expect(await app.store.db.selectFrom('audit_hook_call').select('hook_instance').where('hook_instance', '=', broken.call.hook_instance).executeTakeFirst()).toBeUndefined();
+    expect(await app.store.db.selectFrom('audit_card').select('recommendation').where('hook_instance', '=', later).execute()).toEqual([{ recommendation: 'after' }]);
+  });
   it('stores feedback once however often it is sent, and only after commit answers 200', async () => {
     const { body } = await hook('acute-lbp-mri-not-indicated');
     const card = body.cards.find((c: any) => c.source.topic.code === 'imaging-not-indicated');
