@@ -3,7 +3,7 @@ import type { QuestionnaireResponse } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { scoreStartBack } from '../src/facts/start-back.js';
-import { fearTermsIn, spokenLines } from '../src/scripts/script-view.js';
+import { fearTermsIn, spokenLines } from './support/language-check.js';
 import { realRules, testApp } from './support/app.js';
 import { cardRuleViolations } from './support/card-rules.js';
 import { condition, daysAgo, patient } from './support/records.js';

@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { chooseLanguage, fearTermsIn, render, scriptView, spokenLines } from '../src/scripts/script-view.js';
+import { chooseLanguage, conversationScript, scriptView } from '../src/scripts/script-view.js';
+import { renderMarkdown as render } from '../src/cards/template.js';
+import { fearTermsIn, spokenLines } from './support/language-check.js';
 import { realRules, testApp } from './support/app.js';
 import { loadScenarios, scenarioRequest, SERVICE_IDS, type Scenario } from './support/scenarios.js';
 
@@ -150,5 +153,27 @@ describe('language choice', () => {
     expect(chooseLanguage(['de', 'da'], scripts).code).toBe('da');
     expect(chooseLanguage(['de'], scripts).code).toBe('en');
     expect(chooseLanguage([], scripts).code).toBe('en');
+  });
+});
+
+describe('the conversation script kept per combination', () => {
+  it('is the script rendered afresh, whatever the age, episode, categories and recommendation', () => {
+    const categories = rules.redFlags.categories.map((c) => c.id);
+    const facts = fc.record({
+      age: fc.option(fc.integer({ min: 0, max: 110 }), { nil: undefined }),
+      episodeDays: fc.option(fc.integer({ min: 0, max: 2000 }), { nil: undefined }),
+      checkedCategories: fc.subarray(categories),
+      recommendation: fc.constantFrom('imaging-not-indicated', 'imaging-deferred', 'imaging-xray-first'),
+    });
+    fc.assert(
+      fc.property(facts, fc.constantFrom(...LANGUAGES), (f, code) => {
+        const language = scripts.languages.get(code)!;
+        // Twice: the second answer comes from the cache.
+        const fresh = render(language.conversation, scriptView(f, language, scripts));
+        expect(conversationScript(f, language, scripts)).toBe(fresh);
+        expect(conversationScript(f, language, scripts)).toBe(fresh);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

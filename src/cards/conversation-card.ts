@@ -1,7 +1,7 @@
 import type { LoadedRules } from '../rules/load-rules.js';
 import type { Assessment } from '../facts/types.js';
 import type { CdsCard, CdsLink } from '../cds-hooks/types.js';
-import { ageBand, chooseLanguage, render, scriptView } from '../scripts/script-view.js';
+import { ageBand, chooseLanguage, conversationScript } from '../scripts/script-view.js';
 import type { CardContext } from './card-context.js';
 import { evidenceSection } from './evidence-links.js';
 import { RECOMMENDATION_SYSTEM } from './recommendation-card.js';
@@ -16,7 +16,7 @@ export function handoutUrl(baseUrl: string, language: string, band: string | und
 export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardContext): CdsCard {
   const scripts = rules.scripts;
   const language = chooseLanguage(a.facts.languages, scripts);
-  const view = scriptView(
+  const script = conversationScript(
     {
       age: a.facts.age,
       episodeDays: a.facts.episode.durationDays,
@@ -35,7 +35,7 @@ export function conversationCard(a: Assessment, rules: LoadedRules, ctx: CardCon
   const evidence = evidenceSection(scripts.evidence, rules.evidence);
   const others = handouts.slice(1).map((h) => `[${h.label}](${h.url})`).join(' · ');
   const detail = [
-    render(language.conversation, view),
+    script,
     '',
     `[${handouts[0]!.label}](${handouts[0]!.url})`,
     ...(others ? ['', `${language.strings.otherLanguages} ${others}`] : []),

@@ -17,7 +17,7 @@ const INDICATOR_ORDER: Indicator[] = ['info', 'warning', 'critical'];
 function indicatorFor(a: Assessment, rules: LoadedRules): Indicator {
   let level = INDICATOR_ORDER.indexOf(rules.recommendations.recommendations[a.recommendation].indicator);
   for (const cat of a.facts.categories) {
-    const wanted = cat.status === 'found' ? rules.redFlags.categories.find((c) => c.id === cat.id)?.indicator : undefined;
+    const wanted = cat.status === 'found' ? rules.categoryById.get(cat.id)?.indicator : undefined;
     if (wanted) level = Math.max(level, INDICATOR_ORDER.indexOf(wanted));
   }
   return INDICATOR_ORDER[level]!;
@@ -112,10 +112,9 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
 
   const found = a.facts.categories.filter((c) => c.status === 'found');
   const advice = found.map((c) => {
-    const cat = rules.redFlags.categories.find((d) => d.id === c.id);
-    return `- ${c.label}: ${cat?.imagingAdvice ?? ''}`;
+    return `- ${c.label}: ${rules.categoryById.get(c.id)?.imagingAdvice ?? ''}`;
   });
-  const evidenceIds = [...def.evidence, ...found.flatMap((c) => rules.redFlags.categories.find((d) => d.id === c.id)?.evidence ?? [])];
+  const evidenceIds = [...def.evidence, ...found.flatMap((c) => rules.categoryById.get(c.id)?.evidence ?? [])];
   const evidence = evidenceSection(evidenceIds, rules.evidence);
 
   const parts: string[] = [fill(text.recommendations[a.recommendation].advice, view), '', `**${text.detail.checkedHeading}**`];

@@ -1,8 +1,21 @@
 import Mustache from 'mustache';
 
-/** Fills a rules template. Cards are markdown, not HTML, so nothing is HTML-escaped. */
+// Cards are markdown, not HTML: nothing is HTML-escaped.
+const noEscape = { escape: (s: unknown) => String(s) };
+
+/** Fills a one-line rules template (a summary, a label). */
 export function fill(template: string, view: Record<string, unknown>): string {
-  return Mustache.render(template, view, {}, { escape: (s: unknown) => String(s) }).replace(/\s+$/g, '');
+  return Mustache.render(template, view, {}, noEscape).replace(/\s+$/g, '');
+}
+
+/** Fills a markdown template (a script, a handout): blank lines from empty sections fold to one. */
+export function renderMarkdown(template: string, view: Record<string, unknown>): string {
+  return Mustache.render(template, view, {}, noEscape).replace(/\n{3,}/g, '\n\n').trim();
+}
+
+/** A template's tokens (mustache caches the parse, so rendering it later costs no second parse). */
+export function parseTemplate(template: string): unknown[] {
+  return Mustache.parse(template);
 }
 
 /** CDS Hooks: "one-sentence, <140-character summary". */

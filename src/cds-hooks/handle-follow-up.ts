@@ -6,8 +6,8 @@ import { addDays, daysBetween, parseFhirDate } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { RECOMMENDATION_SYSTEM } from '../cards/recommendation-card.js';
 import { evidenceSection } from '../cards/evidence-links.js';
-import { fill } from '../cards/template.js';
-import { chooseLanguage, render } from '../scripts/script-view.js';
+import { fill, renderMarkdown } from '../cards/template.js';
+import { chooseLanguage, prognosisPhase } from '../scripts/script-view.js';
 import type { FollowUpMemory } from '../store/follow-up.js';
 import { patientHash } from '../store/audit-record.js';
 import type { HookDeps, HookResult, HookSummary } from './handle-hook.js';
@@ -65,7 +65,7 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
   const startBack = scoreStartBack(data.QuestionnaireResponse.items, rules.questionnaires.startBack, now);
   const days = episode.durationDays ?? 0;
   const weeks = Math.max(1, Math.floor(days / 7) + 1);
-  const phase = rules.scripts.prognosis.phases.find((p) => p.maxDays !== undefined && days <= p.maxDays) ?? rules.scripts.prognosis.phases.find((p) => p.maxDays === undefined);
+  const phase = prognosisPhase(days, rules.scripts);
   const view = {
     strings: language.strings,
     weeks,
@@ -104,7 +104,7 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
   const card: CdsCard = {
     uuid: deps.newId(),
     summary: fill(reconsidering ? fu.summaryReconsidering : fu.summary, { weeks }),
-    detail: [render(language.followup, view), '', `**${language.strings.evidenceHeading}**`, ...evidence.lines].join('\n'),
+    detail: [renderMarkdown(language.followup, view), '', `**${language.strings.evidenceHeading}**`, ...evidence.lines].join('\n'),
     indicator: 'info',
     source: {
       label: rules.cards.source.label,
@@ -112,7 +112,7 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
       topic: { system: RECOMMENDATION_SYSTEM, code: 'follow-up-reassurance', display: rules.cards.source.topicDisplay['follow-up-reassurance'] ?? 'follow-up-reassurance' },
     },
     links: evidence.links,
-    extension: { 'lbp-imaging-cds': { rulesVersion: `${rules.version}+${rules.hash}`, language: language.code, episodeDays: days, reconsidering } },
+    extension: { 'lbp-imaging-cds': { rulesVersion: rules.label, language: language.code, episodeDays: days, reconsidering } },
   };
   if (suggestions.length > 0) {
     card.suggestions = suggestions;

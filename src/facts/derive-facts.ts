@@ -49,8 +49,7 @@ function newSince(episodeOnset: string | undefined, windowDays: number, now: Dat
   return episodeOnset && episodeOnset > windowStart ? episodeOnset : windowStart;
 }
 
-/** Patient.communication languages, the preferred one first. */
-/** The patient's languages, preferred ones first. */
+/** The patient's languages (Patient.communication), preferred ones first. */
 export function languagesOf(patient: ClinicalData['Patient']['items'][number] | undefined): string[] {
   const communication = [...(patient?.communication ?? [])].sort((a, b) => Number(Boolean(b.preferred)) - Number(Boolean(a.preferred)));
   return communication.flatMap((c) => c.language?.coding?.map((cd) => cd.code).filter((x): x is string => typeof x === 'string') ?? []);
@@ -62,7 +61,25 @@ function categoryStatus(flags: RedFlagResult[]): FlagStatus {
   return 'not-found';
 }
 
-/** Everything the rules need to know about this patient and this order; pure. */
+/** What is known of the patient whatever the order: the same for every order of one call. */
+export type PatientFacts = Pick<ClinicalFacts, 'age' | 'sex' | 'languages' | 'episode' | 'startBack'>;
+
+export function patientFacts(data: ClinicalData, rules: Rules, terminology: Terminology, now: Date): PatientFacts {
+  const patient = data.Patient.items[0];
+  const startBack = scoreStartBack(data.QuestionnaireResponse.items, rules.questionnaires.startBack, now);
+  return {
+    age: ageInYears(patient?.birthDate, now),
+    sex: sexOf(patient?.gender),
+    languages: languagesOf(patient),
+    episode: episodeFacts(data, rules, terminology, now),
+    ...(startBack ? { startBack } : {}),
+  };
+}
+
+/**
+ * Everything the rules need to know about this patient and this order; pure. A call with several orders passes the
+ * patient's facts and the criteria memo worked out for the first, so the record is read once.
+ */
 export function deriveFacts(
   data: ClinicalData,
   order: InScopeOrder,
@@ -70,16 +87,14 @@ export function deriveFacts(
   terminology: Terminology,
   now: Date,
   memo: Map<Criterion, CriterionResult> = new Map(),
+  patient: PatientFacts = patientFacts(data, rules, terminology, now),
 ): ClinicalFacts {
   if (order.hiddenReason) {
-    // This order's view of the record differs from the others': nothing computed for them applies.
+    // This order's view of the record differs from the others': no red-flag result computed for them applies.
     data = { ...data, Condition: { ...data.Condition, complete: false } };
     memo = new Map();
   }
-  const patient = data.Patient.items[0];
-  const age = ageInYears(patient?.birthDate, now);
-  const sex = sexOf(patient?.gender);
-  const episode = episodeFacts(data, rules, terminology, now);
+  const { age, sex, episode } = patient;
   const ctx: CriteriaContext = {
     now,
     terminology,
@@ -106,6 +121,5 @@ export function deriveFacts(
   });
 
   const unreadable: DataKind[] = RED_FLAG_KINDS.filter((k) => !data[k].complete);
-  const startBack = scoreStartBack(data.QuestionnaireResponse.items, rules.questionnaires.startBack, now);
-  return { age, sex, languages: languagesOf(patient), episode, redFlags, categories, unreadable, ...(startBack ? { startBack } : {}) };
+  return { ...patient, redFlags, categories, unreadable };
 }

@@ -27,6 +27,10 @@ import type {
 
 export interface LoadedRules extends Rules {
   terminology: Terminology;
+  /** "<version>+<hash>": what cards, logs, the audit and /readyz call this rules version. */
+  label: string;
+  /** red-flags.json's categories by id. */
+  categoryById: Map<string, Rules['redFlags']['categories'][number]>;
 }
 
 /** The site's local codes join the value sets they are mapped to (a copy: the files stay as written). */
@@ -222,5 +226,10 @@ export async function loadRules(dir: string): Promise<LoadedRules> {
     problems.push((err as Error).message);
   }
   if (problems.length > 0) throw new RulesError(problems);
-  return { ...rules, terminology };
+  return {
+    ...rules,
+    terminology,
+    label: `${rules.version}+${rules.hash}`,
+    categoryById: new Map(rules.redFlags.categories.map((c) => [c.id, c])),
+  };
 }

@@ -12,7 +12,7 @@ export class RulesRegistry {
   constructor(public current: LoadedRules) {}
 
   get version(): string {
-    return `${this.current.version}+${this.current.hash}`;
+    return this.current.label;
   }
 
   onChange(listener: (rules: LoadedRules) => void): void {

@@ -1,5 +1,5 @@
-import Mustache from 'mustache';
 import type { PrevalenceData, Scripts, ScriptLanguage } from '../rules/types.js';
+import { parseTemplate, renderMarkdown } from '../cards/template.js';
 
 /**
  * The patient-conversation script and handout: pure functions from facts to the words of one language.
@@ -37,14 +37,17 @@ export interface ScriptFacts {
   recommendation?: string;
 }
 
+/** The prognosis phase of an episode of this many days: the first whose maxDays it fits, else the open-ended one. */
+export function prognosisPhase(episodeDays: number | undefined, scripts: Scripts): Scripts['prognosis']['phases'][number] | undefined {
+  const { phases } = scripts.prognosis;
+  if (episodeDays === undefined) return phases[0];
+  return phases.find((p) => p.maxDays !== undefined && episodeDays <= p.maxDays) ?? phases.find((p) => p.maxDays === undefined);
+}
+
 /** Everything a template may use; names outside this view are refused when the rules load. */
 export function scriptView(facts: ScriptFacts, language: ScriptLanguage, scripts: Scripts): Record<string, unknown> {
   const band = ageBand(facts.age, scripts.prevalence);
-  const phase =
-    facts.episodeDays === undefined
-      ? scripts.prognosis.phases[0]
-      : (scripts.prognosis.phases.find((p) => p.maxDays !== undefined && facts.episodeDays! <= p.maxDays) ??
-        scripts.prognosis.phases.find((p) => p.maxDays === undefined));
+  const phase = prognosisPhase(facts.episodeDays, scripts);
   const checked = facts.checkedCategories.map((c) => language.strings.checkedGroups[c]).filter((w): w is string => Boolean(w));
   return {
     strings: language.strings,
@@ -75,29 +78,32 @@ export function templateNames(template: string): string[] {
       if (Array.isArray(t[4])) walk(t[4] as unknown[][]);
     }
   };
-  walk(Mustache.parse(template) as unknown[][]);
+  walk(parseTemplate(template) as unknown[][]);
   return [...names];
 }
 
-export function render(template: string, view: Record<string, unknown>): string {
-  return Mustache.render(template, view, {}, { escape: (s: unknown) => String(s) })
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
-}
-
-/** Patient-facing lines of a rendered script: the quoted sentences a clinician says. */
-export function spokenLines(script: string): string[] {
-  return script.split('\n').filter((l) => l.startsWith('- "')).map((l) => l.slice(3, -1));
-}
-
-/** Words of a language guide found in a text (matched at the start of a word, any case). */
-export function fearTermsIn(text: string, guide: ScriptLanguage['guide']): string[] {
-  const found: string[] = [];
-  for (const term of guide.terms) {
-    for (const m of term.match) {
-      const escaped = m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      if (new RegExp(`(?<![\\p{L}\\p{N}])${escaped}`, 'iu').test(text)) found.push(`"${m}" (${term.avoid}: say "${term.instead}")`);
-    }
+/**
+ * The conversation script for these facts. The script depends only on the language, the age band, the prognosis phase,
+ * the categories checked and the recommendation (no patient data), so each combination is rendered once per rules
+ * version and kept; the number of combinations met in practice is small, and the cache is bounded all the same.
+ */
+const renderedScripts = new WeakMap<Scripts, Map<string, string>>();
+const MAX_RENDERED_SCRIPTS = 2000;
+export function conversationScript(facts: ScriptFacts, language: ScriptLanguage, scripts: Scripts): string {
+  let cache = renderedScripts.get(scripts);
+  if (!cache) renderedScripts.set(scripts, (cache = new Map()));
+  const key = [
+    language.code,
+    ageBand(facts.age, scripts.prevalence)?.band ?? '',
+    prognosisPhase(facts.episodeDays, scripts)?.id ?? '',
+    facts.recommendation ?? '',
+    ...facts.checkedCategories,
+  ].join('|');
+  let script = cache.get(key);
+  if (script === undefined) {
+    script = renderMarkdown(language.conversation, scriptView(facts, language, scripts));
+    if (cache.size >= MAX_RENDERED_SCRIPTS) cache.clear();
+    cache.set(key, script);
   }
-  return found;
+  return script;
 }

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { marked } from 'marked';
 import { Errors } from '../../errors.js';
 import type { LoadedRules } from '../../rules/load-rules.js';
-import { render, scriptView } from '../../scripts/script-view.js';
+import { scriptView } from '../../scripts/script-view.js';
+import { renderMarkdown } from '../../cards/template.js';
 
 /**
  * GET /handouts/{language}/{ageBand}: the patient handout, printable on one or two pages and readable on a phone.
@@ -16,7 +17,7 @@ function renderPages(rules: LoadedRules): Map<string, string> {
     for (const band of [...scripts.prevalence.bands.map((b) => b.band), 'any']) {
       const sample = scripts.prevalence.bands.find((b) => b.band === band);
       const view = scriptView({ age: sample?.from, checkedCategories: [] }, language, scripts);
-      const body = marked.parse(render(language.handout, view), { async: false, gfm: true }) as string;
+      const body = marked.parse(renderMarkdown(language.handout, view), { async: false, gfm: true }) as string;
       pages.set(`${language.code}/${band}`, page(language.code, language.strings.handoutTitle, body));
     }
   }

@@ -72,7 +72,7 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (ap
       const result = await evaluateForPlayground(request.body.bundle, request.body.order, service, opts.deps);
       const rules = opts.deps.rules;
       return {
-        rulesVersion: `${rules.version}+${rules.hash}`,
+        rulesVersion: rules.label,
         cards: result.response.cards.map((c) => ({ ...c, detailHtml: marked.parse(c.detail ?? '', { async: false, gfm: true }) })),
         systemActions: result.response.systemActions ?? [],
         assessments: result.assessments.map((a) => ({
