@@ -6,12 +6,12 @@ import { loadRules, type LoadedRules } from './rules/load-rules.js';
 import { RulesRegistry, watchRules } from './rules/rules-registry.js';
 import { loadServiceCatalog, type ServiceCatalog } from './cds-hooks/service-catalog.js';
 import { installErrorHandling } from './http/error-handler.js';
+import { installSecurityHeaders } from './http/security-headers.js';
 import { discoveryRoutes } from './http/routes/discovery.js';
 import { hookRoutes } from './http/routes/hook.js';
 import { healthRoutes } from './http/routes/health.js';
 import { evidenceRoutes } from './http/routes/evidence.js';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { decodeJwt } from 'jose';
 import { loadTrustedIssuers, type TrustedIssuer } from './auth/trusted-issuers.js';
@@ -142,7 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowedHeaders: ['Authorization', 'Content-Type'],
     maxAge: 600,
   });
-  await app.register(helmet, { global: true });
+  installSecurityHeaders(app);
   if (config.rateLimitPerAddress > 0) {
     await app.register(rateLimit, {
       global: true,

@@ -1,6 +1,6 @@
 import type { CodeableConcept, Condition, MedicationRequest, Observation } from 'fhir/r4.js';
 import type { Criterion, NumberTest, RecencyTest } from '../rules/types.js';
-import type { Terminology } from '../rules/terminology.js';
+import { conceptNames, type ConceptNames, type Terminology } from '../rules/terminology.js';
 import { addDays, calendarBounds, daysBetween, durationDays, isoDay, parseFhirDate } from '../fhir/dates.js';
 import { conceptName, conditionStart, conditionStartText, isCountableCondition, referenceOf } from '../fhir/resources.js';
 import { hasReadableShape } from '../fhir/shape.js';
@@ -26,6 +26,16 @@ export interface CriteriaContext {
    * so everything else is computed once however many orders the call holds.
    */
   memo: Map<Criterion, CriterionResult>;
+  /** Each condition's and reason's names, normalised once for this call, not once per value set. */
+  names: Map<CodeableConcept, ConceptNames>;
+}
+
+/** Options for matching a concept by code and by name, with its names worked out once per call. */
+function byName(concept: CodeableConcept | undefined, ctx: CriteriaContext): { byName: true; names?: ConceptNames } {
+  if (!concept) return { byName: true };
+  let names = ctx.names.get(concept);
+  if (!names) ctx.names.set(concept, (names = conceptNames(concept)));
+  return { byName: true, names };
 }
 
 function memoised(c: Criterion, ctx: CriteriaContext, compute: () => CriterionResult): CriterionResult {
@@ -113,7 +123,7 @@ export function evaluateCriterion(criterion: Criterion, ctx: CriteriaContext): C
 
 function matchingConditions(valueSet: string, anyClinicalStatus: boolean, ctx: CriteriaContext): Condition[] {
   return ctx.data.Condition.items.filter(
-    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code, { byName: true }) !== undefined,
+    (c) => isCountableCondition(c, anyClinicalStatus) && ctx.terminology.matchConcept(valueSet, c.code, byName(c.code, ctx)) !== undefined,
   );
 }
 
@@ -132,7 +142,7 @@ function conditionCriterion(
     return sources.length > 0 ? found(sources) : absent(ctx.data.Condition.complete, 'Condition');
   });
   const fromOrder: FindingSource[] = ctx.orderReasons
-    .filter((reason) => ctx.terminology.matchConcept(spec.valueSet, reason, { byName: true }))
+    .filter((reason) => ctx.terminology.matchConcept(spec.valueSet, reason, byName(reason, ctx)))
     .map((reason) => ({ reference: ctx.orderReference, kind: 'order-reason' as const, ...conceptName(reason, ctx.terminology, spec.valueSet) }));
   if (fromOrder.length === 0) return record;
   return found([...record.sources, ...fromOrder]);

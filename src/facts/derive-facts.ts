@@ -106,6 +106,7 @@ export function deriveFacts(
     newSince: newSince(episode.onset, rules.scope.newFindingWindowDays, now),
     definitions: rules.redFlags.definitions,
     memo,
+    names: new Map(),
   };
 
   const redFlags: RedFlagResult[] = rules.redFlags.flags.map((flag) => ({

@@ -8,7 +8,7 @@ export interface Terminology {
    * The first coding of the concept that is in the value set. With `byName`, a value set that has `text` also matches the
    * concept's text and displays (codes it does not list: SNOMED CT descendants, local codes, text-only entries).
    */
-  matchConcept(valueSetId: string, concept: CodeableConcept | undefined, options?: { byName?: boolean }): Coding | undefined;
+  matchConcept(valueSetId: string, concept: CodeableConcept | undefined, options?: { byName?: boolean; names?: ConceptNames }): Coding | undefined;
   /** The display the value set gives for a code, if any. */
   displayOf(valueSetId: string, coding: Coding): string | undefined;
   /** Whether the concept says anything the service can read: a coding in a known code system, or a name. */
@@ -28,19 +28,17 @@ interface CompiledValueSet {
   text?: { anyOf: RegExp; noneOf?: RegExp };
 }
 
+/** A concept's names (text and codings' displays), each with its normalised form. */
+export type ConceptNames = ReadonlyArray<readonly [name: string, normalised: string]>;
+
 /**
- * A concept's names (text and codings' displays), each with its normalised form. A concept is matched against every value
- * set that reads names, so the normalising is done once per concept object, not once per value set.
+ * A concept is matched against every value set that reads names, so a caller that matches many concepts against many
+ * value sets works these out once per concept and passes them in. (Per call: a cache across calls would hold record text.)
  */
-const conceptNames = new WeakMap<CodeableConcept, Array<[string, string]>>();
-function namesOf(concept: CodeableConcept): Array<[string, string]> {
-  let names = conceptNames.get(concept);
-  if (!names) {
-    names = [concept.text, ...(concept.coding ?? []).map((c) => c.display)]
-      .filter((t): t is string => typeof t === 'string' && t.length > 0)
-      .map((t) => [t, normaliseName(t)]);
-    conceptNames.set(concept, names);
-  }
+export function conceptNames(concept: CodeableConcept): ConceptNames {
+  const names: Array<[string, string]> = [];
+  if (typeof concept.text === 'string' && concept.text.length > 0) names.push([concept.text, normaliseName(concept.text)]);
+  for (const c of concept.coding ?? []) if (typeof c.display === 'string' && c.display.length > 0) names.push([c.display, normaliseName(c.display)]);
   return names;
 }
 
@@ -163,7 +161,7 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       const text = get(valueSetId).text;
       if (!options.byName || !text) return undefined;
       // A veto word cancels only the name it appears in ("CES - rule out" does not cancel "Cauda equina syndrome").
-      for (const [name, n] of namesOf(concept)) {
+      for (const [name, n] of options.names ?? conceptNames(concept)) {
         if (text.anyOf.test(n) && !text.noneOf?.test(n)) return { display: name };
       }
       return undefined;

@@ -136,3 +136,23 @@ describe('the playground API', () => {
     await secured.close();
   });
 });
+
+describe('security headers', () => {
+  it('are on answers, refusals and errors alike', async () => {
+    const answers = [
+      await app.inject({ method: 'POST', url: SELECT, payload: valid() }),
+      await app.inject({ method: 'POST', url: SELECT, payload: '{"hookInstance":', headers: { 'content-type': 'application/json' } }),
+      await app.inject({ method: 'POST', url: '/cds-services/no-such-service', payload: valid() }),
+      await app.inject({ method: 'GET', url: '/cds-services' }),
+    ];
+    expect(answers.map((r) => r.statusCode)).toEqual([200, 400, 404, 200]);
+    for (const res of answers) {
+      expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+      expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
+  });
+});
