@@ -167,6 +167,17 @@ async function sequential(server: Pick<Server, 'url' | 'headers'>, n: number, bo
   return times;
 }
 
+/** n calls to each of a and b, one after the other in turn; both lists sorted. */
+async function alternate(a: Pick<Server, 'url' | 'headers'>, b: Pick<Server, 'url' | 'headers'>, n: number, body: string): Promise<[number[], number[]]> {
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ta.push(...(await sequential(a, 1, body)));
+    tb.push(...(await sequential(b, 1, body)));
+  }
+  return [ta.sort((x, y) => x - y), tb.sort((x, y) => x - y)];
+}
+
 interface Load {
   rps: number;
   p50: number;
@@ -293,33 +304,25 @@ async function main(): Promise<void> {
     const steady = meanLoad(steadyRuns);
     const steadyBare = meanLoad(steadyBareRuns);
 
-    // Scaling: ten times the rules (a separate process on a generated rules folder), and larger records.
+    // Scaling: ten times the rules (a separate process on a generated rules folder), and larger records. Calls alternate
+    // one by one between the two sides, so a pause of the machine falls on both alike.
     const rules10 = await startService({ RULES_DIR: scaledRulesDir(join(ROOT, 'rules'), 10) });
-    await sequential(rules10, 200);
-    await sequential(service, 200);
-    const baseTimes = (await sequential(service, SCALE_CALLS)).sort((x, y) => x - y);
-    const rules10Times = await sequential(rules10, SCALE_CALLS).finally(() => rules10.child.kill('SIGTERM'));
-    rules10Times.sort((x, y) => x - y);
-    // Records of 250 to 2,000 Conditions + Observations, interleaved with bare fastify parsing the same body. Our cost at
-    // a size is the service's median minus bare's: linear growth at most doubles it when the record doubles (the fixed
-    // part makes it less); anything quadratic would give about four.
+    await alternate(service, rules10, 200, BODY);
+    const [baseTimes, rules10Times] = await alternate(service, rules10, SCALE_CALLS, BODY).finally(() => rules10.child.kill('SIGTERM'));
+    // Records of 250 to 2,000 Conditions + Observations, with bare fastify parsing the same body for reference. Linear
+    // means each added resource costs the same however large the record: the service's cost per added resource between
+    // 1,000 and 2,000 stays near its cost between 250 and 500 (quadratic work would make it about four times as much).
     const records: Array<{ resources: number; bytes: number; service: number; bare: number; ours: number }> = [];
     for (const resources of RECORD_SIZES) {
       const body = JSON.stringify(scaledRecord(JSON.parse(FIXTURE_BODY), resources));
-      const calls = Math.max(40, Math.round((SCALE_CALLS * 100) / resources));
-      await sequential(service, 10, body);
-      await sequential(bare, 10, body);
-      const sv: number[] = [];
-      const bv: number[] = [];
-      for (let round = 0; round < 2; round++) {
-        sv.push(...(await sequential(service, calls / 2, body)));
-        bv.push(...(await sequential(bare, calls / 2, body)));
-      }
-      const service50 = percentile(sv.sort((x, y) => x - y), 50);
-      const bare50 = percentile(bv.sort((x, y) => x - y), 50);
+      await alternate(service, bare, 10, body);
+      const [sv, bv] = await alternate(service, bare, Math.max(60, Math.round((SCALE_CALLS * 100) / resources)), body);
+      const service50 = percentile(sv, 50);
+      const bare50 = percentile(bv, 50);
       records.push({ resources, bytes: body.length, service: service50, bare: bare50, ours: service50 - bare50 });
     }
-    const doublings = records.slice(1).map((r, i) => r.ours / records[i]!.ours);
+    const slopes = records.slice(1).map((r, i) => (r.service - records[i]!.service) / (r.resources - records[i]!.resources));
+    const slopeRatio = slopes[slopes.length - 1]! / slopes[0]!;
 
     // The fallback path: no prefetch, five FHIR queries to a stub answering each after FHIR_LATENCY_MS.
     const stub = await startScript('bench/fhir-stub.mjs', [FIXTURE], { LATENCY_MS: String(FHIR_LATENCY_MS) });
@@ -353,7 +356,7 @@ async function main(): Promise<void> {
       `| steady 200 req/s: p99 < 5 ms | ${fmt(steady.p99, 2)} ms (runs ${steadyRuns.map((r) => fmt(r.p99, 2)).join(', ')}; p50 ${fmt(steady.p50, 2)} ms, ${fmt(steady.rps, 0)} req/s, ${steady.errors} errors; bare fastify p99 ${fmt(steadyBare.p99, 2)} ms) | ${mark(steady.p99 < 5 && steady.errors === 0)} |`,
       `| 10x rules (${SCALE_CALLS} calls, p50) | ${fmt(percentile(rules10Times, 50))} ms vs ${fmt(percentile(baseTimes, 50))} ms | ratio ${fmt(percentile(rules10Times, 50) / percentile(baseTimes, 50))} |`,
       ...records.map((r) => `| record of ${r.resources} Conditions + Observations (${fmt(r.bytes / 1024, 0)} KB, p50) | service ${fmt(r.service)} ms, bare ${fmt(r.bare)} ms: ours ${fmt(r.ours)} ms (${fmt((r.ours * 1000) / r.resources, 1)} µs per resource) | |`),
-      `| our cost when the record doubles (250 -> 500 -> 1,000 -> 2,000) | x ${doublings.map((d) => fmt(d)).join(', x ')} | ${mark(doublings.every((d) => d <= 2.5))} (linear: at most about 2) |`,
+      `| service's cost per added resource (250-500, 500-1,000, 1,000-2,000) | ${slopes.map((x) => fmt(x * 1000, 1)).join(' µs, ')} µs: last / first ${fmt(slopeRatio)} | ${mark(slopeRatio <= 2)} (linear: about 1; quadratic: about 4) |`,
       `| fallback, 5 parallel queries of ${FHIR_LATENCY_MS} ms: p50 < ${FHIR_LATENCY_MS + 10} ms | p50 ${fmt(percentile(fallback, 50))} ms, p90 ${fmt(percentile(fallback, 90))} ms, p99 ${fmt(percentile(fallback, 99))} ms | ${mark(percentile(fallback, 50) < FHIR_LATENCY_MS + 10)} |`,
     ];
     console.log(lines.join('\n'));
@@ -363,7 +366,7 @@ async function main(): Promise<void> {
       steady200Bare: steadyBareRuns,
       rules10x: { baseP50: percentile(baseTimes, 50), p50: percentile(rules10Times, 50) },
       records,
-      doublings,
+      slopes,
       fallback: { latencyMs: FHIR_LATENCY_MS, p50: percentile(fallback, 50), p90: percentile(fallback, 90), p99: percentile(fallback, 99) },
     };
     const file = join(ROOT, 'bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
