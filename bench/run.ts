@@ -296,6 +296,8 @@ async function main(): Promise<void> {
     // the tenth-slowest call, so a single pause of the machine moves it.
     const steadyRuns: Load[] = [];
     const steadyBareRuns: Load[] = [];
+    // The saturating runs leave work behind (thousands of audit rows to commit, old-generation garbage): let it settle.
+    await new Promise((r) => setTimeout(r, 3000));
     for (let round = 0; round < 2; round++) {
       steadyRuns.push(await paced(service, 200, SECONDS));
       steadyBareRuns.push(await paced(bare, 200, SECONDS));
