@@ -1,6 +1,6 @@
 import type { LoadedRules } from '../rules/load-rules.js';
 import { Errors } from '../errors.js';
-import { deriveFacts, patientFacts } from '../facts/derive-facts.js';
+import { deriveFacts, patientFacts, type PatientFacts } from '../facts/derive-facts.js';
 import { lowBackPainOrders, lumbarImagingOrders } from '../facts/order-scope.js';
 import type { Assessment } from '../facts/types.js';
 import { recommend } from '../decision/recommend.js';
@@ -67,8 +67,9 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const assessments: Assessment[] = [];
   // What the record shows is worked out once per call, whatever the number of orders.
   const memo = new Map();
-  const patient = patientFacts(prefetch.data, rules, rules.terminology, now);
+  let patient: PatientFacts | undefined;
   for (const order of orders) {
+    patient ??= patientFacts(prefetch.data, rules, rules.terminology, now);
     const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now, memo, patient);
     const decision = await inSpan('rules.evaluate', { 'cds.modality': order.modality }, async (set) => {
       const d = recommend(facts, order, rules);

@@ -26,7 +26,7 @@ export interface CriteriaContext {
    * so everything else is computed once however many orders the call holds.
    */
   memo: Map<Criterion, CriterionResult>;
-  /** Each condition's and reason's names, normalised once for this call, not once per value set. */
+  /** Each condition's and reason's names, normalised once for this order's evaluation, not once per value set. */
   names: Map<CodeableConcept, ConceptNames>;
 }
 

@@ -85,7 +85,8 @@ export function templateNames(template: string): string[] {
 /**
  * The conversation script for these facts. The script depends only on the language, the age band, the prognosis phase,
  * the categories checked and the recommendation (no patient data), so each combination is rendered once per rules
- * version and kept; the number of combinations met in practice is small, and the cache is bounded all the same.
+ * version and kept; the number of combinations met in practice is small, and the cache is bounded all the same. The
+ * key names the language by its code: `language` is always one of this `scripts`' languages.
  */
 const renderedScripts = new WeakMap<Scripts, Map<string, string>>();
 const MAX_RENDERED_SCRIPTS = 2000;

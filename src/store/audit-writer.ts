@@ -7,6 +7,8 @@ export interface AuditRecord {
   cards: AuditCardTable[];
 }
 
+const CLOSE_RETRIES = 4;
+
 /**
  * Writes audit records off the hook call's path: calls enqueue and return at once; a timer writes batches. The queue is
  * bounded (a store that is down must not eat the memory); what does not fit is dropped and counted. close() writes the rest.
@@ -15,6 +17,7 @@ export class AuditWriter {
   private queue: AuditRecord[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
+  private closing = false;
   dropped = 0;
 
   constructor(
@@ -52,13 +55,33 @@ export class AuditWriter {
     try {
       await this.store.writeAudit(batch);
     } catch (err) {
+      if ((err as { retry?: boolean }).retry) {
+        // A lock held too long or the thread restarting: the batch goes back to the front, as far as the bound allows.
+        const room = Math.max(0, this.options.maxQueue - this.queue.length);
+        this.dropped += Math.max(0, batch.length - room);
+        this.queue.unshift(...batch.slice(0, room));
+        if (!this.closing) this.timer ??= setTimeout(() => void this.flush(), this.options.intervalMs);
+        this.log.warn({ err: { message: (err as Error).message }, records: batch.length }, 'audit write will be retried');
+        return;
+      }
       // Audit must never take the service down; the loss is logged with its size, never its content.
       this.dropped += batch.length;
       this.log.error({ err: { message: (err as Error).message }, records: batch.length }, 'audit write failed');
     }
   }
 
+  /** Writes the rest; a batch that must be retried gets a few more tries, then what is left is dropped and counted. */
   async close(): Promise<void> {
+    this.closing = true;
     await this.flush();
+    for (let attempt = 0; attempt < CLOSE_RETRIES && this.queue.length > 0; attempt++) {
+      await new Promise((r) => setTimeout(r, this.options.intervalMs));
+      await this.flush();
+    }
+    if (this.queue.length > 0) {
+      this.dropped += this.queue.length;
+      this.log.error({ records: this.queue.length }, 'audit records dropped at shutdown');
+      this.queue = [];
+    }
   }
 }

@@ -16,6 +16,8 @@ export interface StoreConfig {
   dataDir: string;
   /** AUDIT_HASH_SECRET; when absent, a secret is generated once and kept in the store, shared by every instance. */
   hashSecret?: string;
+  /** SQLite: how long a write waits for another connection's lock before it gives up (and the audit retries it). */
+  sqliteBusyTimeoutMs?: number;
 }
 
 export interface Store {
@@ -28,6 +30,8 @@ export interface Store {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 
 function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDialect; kind: Store['kind']; file?: string } {
   if (config.databaseUrl) {
@@ -46,7 +50,7 @@ function openDialect(config: StoreConfig): { dialect: SqliteDialect | PostgresDi
   // WAL lets readers and the writer work together; FULL makes a commit survive a crash before the 200 goes out.
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = FULL');
-  database.pragma('busy_timeout = 5000');
+  database.pragma(`busy_timeout = ${config.sqliteBusyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS}`);
   return { dialect: new SqliteDialect({ database }), kind: 'sqlite', file };
 }
 
@@ -68,7 +72,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const { dialect, kind, file } = openDialect(config);
   const db = new Kysely<Database>({ dialect });
   // On SQLite the audit's inserts and fsync run on their own thread; PostgreSQL's driver does not block the event loop.
-  const auditThread = file ? new SqliteAuditThread(file) : undefined;
+  const auditThread = file ? new SqliteAuditThread(file, config.sqliteBusyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS) : undefined;
   try {
     await migrate(db as Kysely<unknown>, config.databaseUrl ? config.databaseSchema : undefined);
     const secret = config.hashSecret ?? (await sharedSecret(db));

@@ -64,7 +64,7 @@ export class DatabaseReplayStore implements ReplayStore {
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  /** Resolves when a sweep under way has finished (for shutdown and tests). */
+  /** Resolves when a sweep under way has finished (for tests). */
   async settled(): Promise<void> {
     await this.purging;
   }

@@ -4,10 +4,12 @@
  * loop, and every hook call queued behind it, for milliseconds. Here they stop only this thread. Plain JavaScript so the
  * same file runs from src/ (tests) and dist/ (service) without a TypeScript loader.
  *
- * In: { id, batch: AuditRecord[] }. Out: { id } once committed, or { id, error } with the message (never the content).
+ * In: { id, batch: AuditRecord[] }. Out: { id } once committed, or { id, error, code } with the message and SQLite's
+ * code (never the content). In: { close: true } closes the database; the thread then ends.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
+import { AUDIT_CALL_COLUMNS, AUDIT_CARD_COLUMNS } from './audit-columns.mjs';
 
 if (!parentPort) throw new Error('sqlite-audit-thread runs as a worker thread');
 const port = parentPort;
@@ -16,15 +18,13 @@ const database = new BetterSqlite3(workerData.file);
 // The same settings as the service's own connection (store/database.ts): a commit survives a crash.
 database.pragma('journal_mode = WAL');
 database.pragma('synchronous = FULL');
-database.pragma('busy_timeout = 5000');
+database.pragma(`busy_timeout = ${Number(workerData.busyTimeoutMs)}`);
 
-const CALL_COLUMNS = ['hook_instance', 'service', 'at', 'rules_version', 'duration_ms', 'patient_hash', 'user_hash', 'orders'];
-const CARD_COLUMNS = ['card_uuid', 'hook_instance', 'service', 'at', 'day', 'recommendation', 'order_ref', 'red_flags', 'fired_rules', 'suggestions', 'rules_version'];
 /** @param {string} table @param {string[]} columns */
 const insert = (table, columns) =>
   database.prepare(`insert into ${table} (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')}) on conflict do nothing`);
-const insertCall = insert('audit_hook_call', CALL_COLUMNS);
-const insertCard = insert('audit_card', CARD_COLUMNS);
+const insertCall = insert('audit_hook_call', AUDIT_CALL_COLUMNS);
+const insertCard = insert('audit_card', AUDIT_CARD_COLUMNS);
 
 const writeBatch = database.transaction((/** @type {Array<{ call: object, cards: object[] }>} */ batch) => {
   for (const record of batch) {
@@ -33,11 +33,17 @@ const writeBatch = database.transaction((/** @type {Array<{ call: object, cards:
   }
 });
 
-port.on('message', (/** @type {{ id: number, batch: Array<{ call: object, cards: object[] }> }} */ message) => {
+port.on('message', (/** @type {{ id: number, batch: Array<{ call: object, cards: object[] }> } | { close: true }} */ message) => {
+  if ('close' in message) {
+    database.close();
+    port.close();
+    return;
+  }
   try {
     writeBatch(message.batch);
     port.postMessage({ id: message.id });
   } catch (err) {
-    port.postMessage({ id: message.id, error: err instanceof Error ? err.message : String(err) });
+    const code = /** @type {{ code?: unknown }} */ (err).code;
+    port.postMessage({ id: message.id, error: err instanceof Error ? err.message : String(err), code: typeof code === 'string' ? code : undefined });
   }
 });
