@@ -80,15 +80,31 @@ export async function analytics(store: Store, rulesVersion: string, since?: stri
   };
 }
 
-/** Deletes audit and feedback older than the retention period. */
+/** Rows deleted per statement by the retention purge. */
+export const PURGE_CHUNK = 2_000;
+
+/**
+ * Deletes audit and feedback older than the retention period, a chunk at a time with a turn of the event loop between
+ * chunks: on SQLite every statement runs on the event loop and holds the write lock, so one statement over a large backlog
+ * would stall hook calls and the audit thread alike. Each chunk commits on its own; a purge cut short resumes next time.
+ */
 export async function purgeOlderThan(store: Store, cutoff: Date): Promise<number> {
   const iso = cutoff.toISOString();
   let deleted = 0;
-  await store.db.transaction().execute(async (trx) => {
-    for (const [table, column] of [['audit_card', 'at'], ['audit_hook_call', 'at'], ['feedback', 'received_at']] as const) {
-      const r = await trx.deleteFrom(table).where(column, '<', iso).executeTakeFirst();
-      deleted += Number(r.numDeletedRows ?? 0);
+  const { db } = store;
+  // Each deletes up to PURGE_CHUNK of its table's oldest rows (by primary key, which both databases can limit).
+  const chunks = [
+    () => db.deleteFrom('audit_card').where('card_uuid', 'in', db.selectFrom('audit_card').select('card_uuid').where('at', '<', iso).limit(PURGE_CHUNK)),
+    () => db.deleteFrom('audit_hook_call').where('hook_instance', 'in', db.selectFrom('audit_hook_call').select('hook_instance').where('at', '<', iso).limit(PURGE_CHUNK)),
+    () => db.deleteFrom('feedback').where('feedback_key', 'in', db.selectFrom('feedback').select('feedback_key').where('received_at', '<', iso).limit(PURGE_CHUNK)),
+  ];
+  for (const chunk of chunks) {
+    for (;;) {
+      const n = Number((await chunk().executeTakeFirst()).numDeletedRows ?? 0);
+      deleted += n;
+      if (n < PURGE_CHUNK) break;
+      await new Promise((resolve) => setImmediate(resolve));
     }
-  });
+  }
   return deleted;
 }

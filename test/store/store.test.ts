@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../../src/store/database.js';
-import { analytics, purgeOlderThan } from '../../src/store/analytics.js';
+import { analytics, purgeOlderThan, PURGE_CHUNK } from '../../src/store/analytics.js';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
@@ -211,6 +211,19 @@ describe.each(backends)('store on $name', ({ env }) => {
     const deleted = await purgeOlderThan(app.store, new Date('2021-01-01T00:00:00Z'));
     expect(deleted).toBeGreaterThanOrEqual(1);
     expect(await app.store.db.selectFrom('audit_hook_call').select('hook_instance').where('at', '<', '2021-01-01').execute()).toHaveLength(0);
+  });
+
+  it('purges a backlog larger than one chunk, keeping what is inside the retention period', async () => {
+    const tag = randomUUID().slice(0, 8);
+    const row = (i: number, at: string) => ({ hook_instance: `bulk-${tag}-${i}`, service: 's', at, rules_version: 'v', duration_ms: 1, patient_hash: 'h', user_hash: 'h', orders: 1 });
+    const old = Array.from({ length: 2 * PURGE_CHUNK + 7 }, (_, i) => row(i, '2019-06-01T00:00:00.000Z'));
+    for (let i = 0; i < old.length; i += 500) await app.store.db.insertInto('audit_hook_call').values(old.slice(i, i + 500)).execute();
+    const recent = new Date().toISOString();
+    await app.store.db.insertInto('audit_hook_call').values([row(-1, recent), row(-2, recent)]).execute();
+    const deleted = await purgeOlderThan(app.store, new Date('2021-01-01T00:00:00Z'));
+    expect(deleted).toBeGreaterThanOrEqual(old.length);
+    const left = await app.store.db.selectFrom('audit_hook_call').select('hook_instance').where('hook_instance', 'like', `bulk-${tag}-%`).execute();
+    expect(left.map((r) => r.hook_instance).sort()).toEqual([`bulk-${tag}--1`, `bulk-${tag}--2`]);
   });
 
   it('keeps every acknowledged feedback through a kill -9', async () => {
