@@ -75,9 +75,40 @@ async function evaluate() {
     $('error').textContent = body.issue?.[0]?.diagnostics ?? `HTTP ${res.status}`;
     return;
   }
-  $('version').textContent = `Rules ${body.rulesVersion}`;
-  $('cards').innerHTML = body.cards.length ? body.cards.map(cardHtml).join('') : '<p>No card: the order is out of scope (not lumbar imaging for low back pain).</p>';
+  $('version').textContent = `${body.compare ? 'Live rules' : 'Rules'} ${body.rulesVersion}`;
+  $('cards').innerHTML = cardsHtml(body.cards);
   $('facts').innerHTML = body.assessments.map(factsHtml).join('');
+  showCopy(body.compare);
+}
+
+function cardsHtml(cards) {
+  return cards.length ? cards.map(cardHtml).join('') : '<p>No card: the order is out of scope (not lumbar imaging for low back pain).</p>';
+}
+
+function changeHtml(c) {
+  if (c.kind === 'recommendation') return `<li>${esc(c.order)}: recommendation <code>${esc(c.live)}</code> becomes <code>${esc(c.copy)}</code></li>`;
+  if (c.kind === 'rule-fired') return `<li>${esc(c.order)}: rule <code>${esc(c.rule)}</code> fires only ${c.in === 'live' ? 'with the live rules' : 'with the copy'}</li>`;
+  if (c.kind === 'category') return `<li>${esc(c.order)}: ${esc(c.category)} <span class="${esc(c.live)}">${esc(c.live)}</span> becomes <span class="${esc(c.copy)}">${esc(c.copy)}</span></li>`;
+  return `<li>card ${c.index + 1}: “${esc(c.live ?? '(none)')}” becomes “${esc(c.copy ?? '(none)')}”</li>`;
+}
+
+/** The edited copy's answer beside the live one, and what changed between them (or why the copy was refused). */
+function showCopy(compare) {
+  $('copy').hidden = !compare;
+  $('columns').className = compare ? 'side-by-side' : '';
+  $('changes').innerHTML = '';
+  $('copy-cards').innerHTML = '';
+  $('copy-facts').innerHTML = '';
+  if (!compare) return;
+  if (compare.problems) {
+    $('copy-version').textContent = `Edited copy in ${compare.rulesDir}`;
+    $('changes').innerHTML = `<div class="changes"><h2>The edited copy does not load</h2><ul>${compare.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></div>`;
+    return;
+  }
+  $('copy-version').textContent = `Edited copy ${compare.rulesVersion} (${compare.rulesDir})`;
+  $('copy-cards').innerHTML = cardsHtml(compare.cards);
+  $('copy-facts').innerHTML = compare.assessments.map(factsHtml).join('');
+  $('changes').innerHTML = `<div class="changes"><h2>What the edited copy changes for this patient</h2><ul>${compare.changes.map(changeHtml).join('') || '<li>Nothing: both answer alike.</li>'}</ul></div>`;
 }
 
 document.addEventListener('DOMContentLoaded', () => {

@@ -228,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     scenariosDir: SCENARIOS_DIR,
     requireToken: config.auth === 'jwt',
     adminToken: config.adminToken,
+    compareRulesDir: config.playgroundCompareRulesDir,
   });
   return app;
 }

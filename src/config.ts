@@ -31,6 +31,8 @@ export interface Config {
   rulesWatch: boolean;
   /** On SIGTERM, how long to keep answering (readiness failing) before closing (SHUTDOWN_DRAIN_MS). */
   shutdownDrainMs: number;
+  /** An edited copy of the rules that /playground shows beside the live ones (PLAYGROUND_COMPARE_RULES_DIR; not in the contract). */
+  playgroundCompareRulesDir?: string;
 }
 
 export class ConfigError extends Error {
@@ -112,5 +114,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     auditHashSecret: env.AUDIT_HASH_SECRET || undefined,
     shutdownDrainMs,
     rulesWatch: (env.RULES_WATCH ?? 'true').toLowerCase() !== 'false',
+    playgroundCompareRulesDir: env.PLAYGROUND_COMPARE_RULES_DIR ? path(env.PLAYGROUND_COMPARE_RULES_DIR, cwd) : undefined,
   };
 }

@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
-import { testApp } from './support/app.js';
+import { RULES_DIR, testApp } from './support/app.js';
 
 /**
  * The playground in a real browser: Debian's Chromium driven by playwright-core (no browser download). Where no Chromium
@@ -54,5 +56,33 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped when
       await page.screenshot({ path: SCREENSHOT, fullPage: false });
     }
     expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('shows an edited copy of the rules beside the live ones, with what changed', async () => {
+    const copyDir = mkdtempSync(join(tmpdir(), 'lbp-playground-copy-'));
+    cpSync(RULES_DIR, copyDir, { recursive: true });
+    const file = join(copyDir, 'red-flags.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"gte": 38.0,', '"gte": 39.0,'));
+    const comparing = await testApp({ PLAYGROUND_COMPARE_RULES_DIR: copyDir });
+    try {
+      const url = await comparing.listen({ port: 0, host: '127.0.0.1' });
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${url}/playground`);
+      await page.waitForSelector('#scenario option[value="fever-opioid-use-disorder-urgent"]', { state: 'attached' });
+      await page.selectOption('#scenario', 'fever-opioid-use-disorder-urgent');
+      await page.click('#evaluate');
+      await page.waitForSelector('#changes .changes li');
+      expect(await page.textContent('#changes')).toMatch(/recommendation imaging-urgent becomes/);
+      expect(await page.isVisible('#copy')).toBe(true);
+      expect(await page.textContent('#copy-version')).toMatch(/Edited copy \d+\.\d+\.\d+\+[0-9a-f]{12}/);
+      expect(await page.textContent('#cards .card .summary')).toMatch(/imaging is indicated now/);
+      expect(await page.textContent('#copy-cards .card .summary')).not.toMatch(/imaging is indicated now/);
+      if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-compare.png'), fullPage: false });
+      expect(errors).toEqual([]);
+    } finally {
+      await comparing.close();
+    }
   }, 60_000);
 });

@@ -2,11 +2,12 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Bundle } from 'fhir/r4.js';
-import { marked } from 'marked';
 import { Errors } from '../../errors.js';
 import type { HookDeps } from '../../cds-hooks/handle-hook.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import { evaluateForPlayground, type PlaygroundOrder } from '../../playground/evaluate.js';
+import { changesBetween, playgroundAnswer } from '../../playground/answer.js';
+import { loadRules, RulesError } from '../../rules/load-rules.js';
 import { tokenMatches } from '../plugins/cds-auth.js';
 
 export interface PlaygroundOptions {
@@ -18,6 +19,8 @@ export interface PlaygroundOptions {
   scenariosDir: string;
   requireToken: boolean;
   adminToken?: string;
+  /** PLAYGROUND_COMPARE_RULES_DIR: an edited copy of the rules, read afresh for each evaluation and shown beside the live. */
+  compareRulesDir?: string;
 }
 
 const ASSETS: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
@@ -69,29 +72,19 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (ap
     },
     async (request) => {
       const service = opts.catalog.get('lbp-imaging-order-sign') ?? [...opts.catalog.values()][0]!;
-      const result = await evaluateForPlayground(request.body.bundle, request.body.order, service, opts.deps);
-      const rules = opts.deps.rules;
-      return {
-        rulesVersion: rules.label,
-        cards: result.response.cards.map((c) => ({ ...c, detailHtml: marked.parse(c.detail ?? '', { async: false, gfm: true }) })),
-        systemActions: result.response.systemActions ?? [],
-        assessments: result.assessments.map((a) => ({
-          order: a.order.reference,
-          recommendation: a.recommendation,
-          firedRules: a.firedRules.map((name) => ({ name, description: rules.recommendations.rules.find((r) => r.name === name) && (rules.recommendations.rules.find((r) => r.name === name) as { description?: string }).description })),
-          guardNote: a.guardNote,
-          age: a.facts.age,
-          episode: a.facts.episode,
-          unreadable: a.facts.unreadable,
-          categories: a.facts.categories.map((c) => ({
-            id: c.id,
-            label: c.label,
-            status: c.status,
-            flags: c.flags.map((f) => ({ id: f.id, label: f.label, status: f.status, sources: f.sources, unreadable: f.unreadable })),
-          })),
-          evidence: rules.recommendations.recommendations[a.recommendation].evidence.map((id) => rules.evidence.get(id)).filter(Boolean),
-        })),
-      };
+      const { bundle, order } = request.body;
+      const live = playgroundAnswer(await evaluateForPlayground(bundle, order, service, opts.deps), opts.deps.rules);
+      if (!opts.compareRulesDir) return live;
+      // The copy is read afresh each time, so an edit shows on the next click; a copy that does not load shows why.
+      let rules;
+      try {
+        rules = await loadRules(opts.compareRulesDir);
+      } catch (err) {
+        if (!(err instanceof RulesError)) throw err;
+        return { ...live, compare: { rulesDir: opts.compareRulesDir, problems: err.problems } };
+      }
+      const copy = playgroundAnswer(await evaluateForPlayground(bundle, order, service, { ...opts.deps, rules }), rules);
+      return { ...live, compare: { rulesDir: opts.compareRulesDir, ...copy, changes: changesBetween(live, copy) } };
     },
   );
 };
