@@ -169,13 +169,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const store = options.store ?? (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret }));
   const audit = new AuditWriter(store, app.log);
   const now = options.now ?? (() => new Date());
-  // Retention: old audit and feedback go, hourly; the timer must not keep the process alive.
+  // Retention: old audit and feedback go, hourly; the timer must not keep the process alive. One purge at a time, and
+  // shutdown stops it between chunks and waits for the chunk under way before the store closes.
+  let purging: Promise<unknown> | undefined;
+  let closing = false;
   const purge = setInterval(() => {
-    purgeOlderThan(store, new Date(Date.now() - config.auditRetentionDays * 86_400_000)).catch((err: Error) => app.log.error({ err: { message: err.message } }, 'retention purge failed'));
+    purging ??= purgeOlderThan(store, new Date(Date.now() - config.auditRetentionDays * 86_400_000), { stopped: () => closing })
+      .catch((err: Error) => app.log.error({ err: { message: err.message } }, 'retention purge failed'))
+      .finally(() => {
+        purging = undefined;
+      });
   }, 3_600_000);
   purge.unref();
   app.addHook('onClose', async () => {
+    closing = true;
     clearInterval(purge);
+    await purging;
     await audit.close();
     if (!options.store) await store.close();
   });

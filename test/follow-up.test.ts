@@ -170,4 +170,14 @@ describe('STarT Back scoring at every boundary', () => {
     const card = res.json().cards.find((c: any) => c.source.topic.code === 'imaging-not-indicated');
     expect(card.detail).toMatch(/\*\*STarT Back \(2026-11-12\)\*\*: medium risk/);
   });
+
+  it('shows only a date that reads as one: record text in authored never reaches the card', async () => {
+    const order = { resourceType: 'ServiceRequest', id: 'mri-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] } };
+    const response = { ...startBackResponse(['1', '2', '3', '4']), authored: '<img src=x>' };
+    const req = requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }, { resource: condition('M54.50', { onsetDaysAgo: 10 }) }, { resource: response }] } as any, [order as any]);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/lbp-imaging-order-sign', payload: req as any });
+    const card = res.json().cards.find((c: any) => c.source.topic.code === 'imaging-not-indicated');
+    expect(card.detail).toMatch(/STarT Back.*medium risk/);
+    expect(card.detail).not.toContain('<img');
+  });
 });

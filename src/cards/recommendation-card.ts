@@ -126,7 +126,7 @@ export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardC
   const sb = a.facts.startBack;
   if (sb) {
     const group = text.startBack.groups[sb.group];
-    parts.push('', fill(text.startBack.line, { date: sb.authored?.slice(0, 10) ?? '', groupName: group.name, advice: group.advice }));
+    parts.push('', fill(text.startBack.line, { date: sb.authored ?? '', groupName: group.name, advice: group.advice }));
   }
   parts.push('', `**${text.detail.evidenceHeading}**`, ...evidence.lines);
 

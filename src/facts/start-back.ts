@@ -1,6 +1,6 @@
 import type { QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4.js';
 import type { QuestionnaireScoring } from '../rules/types.js';
-import { daysBetween, parseFhirDate } from '../fhir/dates.js';
+import { daysBetween, parseFhirDate, isoDay } from '../fhir/dates.js';
 import type { StartBackResult } from './types.js';
 
 function findItem(items: QuestionnaireResponseItem[] | undefined, linkId: string): QuestionnaireResponseItem | undefined {
@@ -42,7 +42,9 @@ export function scoreStartBack(responses: QuestionnaireResponse[], def: Question
     const total = scores.reduce((sum: number, s) => sum + s!, 0);
     const psychosocial = def.psychosocialItems.reduce((sum, id) => sum + (byItem.get(id) ?? 0), 0);
     const group = total <= def.scoring.lowMaxTotal ? 'low' : psychosocial >= def.scoring.highMinPsychosocial ? 'high' : 'medium';
-    return { group, total, psychosocial, authored: r.authored, reference: r.id ? `QuestionnaireResponse/${r.id}` : undefined };
+    // Only a date that reads as one is kept: it is shown on the card, and record text must not become markup there.
+    const authored = parseFhirDate(r.authored);
+    return { group, total, psychosocial, authored: authored ? isoDay(authored) : undefined, reference: r.id ? `QuestionnaireResponse/${r.id}` : undefined };
   }
   return undefined;
 }

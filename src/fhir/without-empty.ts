@@ -1,7 +1,7 @@
 /**
  * A copy without null, empty strings, arrays or objects, which neither FHIR nor CDS Hooks allow (the CDS Hooks sandbox
- * sends `reasonCode: []`). Request depth is bounded before this runs. Loops rather than entries/map/filter: it copies
- * every draft order of every call.
+ * sends `reasonCode: []`). Request depth is bounded before this runs. One pass with loops, not map/filter/fromEntries:
+ * it copies every draft order of every call.
  */
 export function withoutEmpty<T>(value: T): T | undefined {
   if (value === null || value === '') return undefined;

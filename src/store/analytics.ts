@@ -86,20 +86,22 @@ export const PURGE_CHUNK = 2_000;
 /**
  * Deletes audit and feedback older than the retention period, a chunk at a time with a turn of the event loop between
  * chunks: on SQLite every statement runs on the event loop and holds the write lock, so one statement over a large backlog
- * would stall hook calls and the audit thread alike. Each chunk commits on its own; a purge cut short resumes next time.
+ * would stall hook calls and the audit thread alike. Each chunk commits on its own; a purge cut short (`stopped`, at
+ * shutdown) resumes next time.
  */
-export async function purgeOlderThan(store: Store, cutoff: Date): Promise<number> {
+export async function purgeOlderThan(store: Store, cutoff: Date, options: { stopped?: () => boolean } = {}): Promise<number> {
   const iso = cutoff.toISOString();
   let deleted = 0;
   const { db } = store;
   // Each deletes up to PURGE_CHUNK of its table's oldest rows (by primary key, which both databases can limit).
   const chunks = [
-    () => db.deleteFrom('audit_card').where('card_uuid', 'in', db.selectFrom('audit_card').select('card_uuid').where('at', '<', iso).limit(PURGE_CHUNK)),
-    () => db.deleteFrom('audit_hook_call').where('hook_instance', 'in', db.selectFrom('audit_hook_call').select('hook_instance').where('at', '<', iso).limit(PURGE_CHUNK)),
-    () => db.deleteFrom('feedback').where('feedback_key', 'in', db.selectFrom('feedback').select('feedback_key').where('received_at', '<', iso).limit(PURGE_CHUNK)),
+    () => db.deleteFrom('audit_card').where('card_uuid', 'in', db.selectFrom('audit_card').select('card_uuid').where('at', '<', iso).orderBy('at').limit(PURGE_CHUNK)),
+    () => db.deleteFrom('audit_hook_call').where('hook_instance', 'in', db.selectFrom('audit_hook_call').select('hook_instance').where('at', '<', iso).orderBy('at').limit(PURGE_CHUNK)),
+    () => db.deleteFrom('feedback').where('feedback_key', 'in', db.selectFrom('feedback').select('feedback_key').where('received_at', '<', iso).orderBy('received_at').limit(PURGE_CHUNK)),
   ];
   for (const chunk of chunks) {
     for (;;) {
+      if (options.stopped?.()) return deleted;
       const n = Number((await chunk().executeTakeFirst()).numDeletedRows ?? 0);
       deleted += n;
       if (n < PURGE_CHUNK) break;

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Store } from './database.js';
+import { AuditRetryError, RESTART_AFTER_MS } from './sqlite-audit-thread.js';
 import type { AuditCardTable, AuditHookCallTable } from './schema.js';
 
 export interface AuditRecord {
@@ -7,7 +8,10 @@ export interface AuditRecord {
   cards: AuditCardTable[];
 }
 
-const CLOSE_RETRIES = 4;
+/** At shutdown, batches that must be retried get this long: past a restart of the audit thread, and a little more. */
+const CLOSE_RETRY_MS = RESTART_AFTER_MS + 1_000;
+/** Retries in a row after which the log says error, not warn: the store is not coming back by itself. */
+const RETRIES_BEFORE_ERROR = 20;
 
 /**
  * Writes audit records off the hook call's path: calls enqueue and return at once; a timer writes batches. The queue is
@@ -18,6 +22,7 @@ export class AuditWriter {
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private closing = false;
+  private retriesInARow = 0;
   dropped = 0;
 
   constructor(
@@ -54,14 +59,16 @@ export class AuditWriter {
   private async write(batch: AuditRecord[]): Promise<void> {
     try {
       await this.store.writeAudit(batch);
+      this.retriesInARow = 0;
     } catch (err) {
-      if ((err as { retry?: boolean }).retry) {
+      if (err instanceof AuditRetryError) {
         // A lock held too long or the thread restarting: the batch goes back to the front, as far as the bound allows.
         const room = Math.max(0, this.options.maxQueue - this.queue.length);
         this.dropped += Math.max(0, batch.length - room);
         this.queue.unshift(...batch.slice(0, room));
         if (!this.closing) this.timer ??= setTimeout(() => void this.flush(), this.options.intervalMs);
-        this.log.warn({ err: { message: (err as Error).message }, records: batch.length }, 'audit write will be retried');
+        const level = ++this.retriesInARow >= RETRIES_BEFORE_ERROR ? 'error' : 'warn';
+        this.log[level]({ err: { message: err.message }, records: batch.length, retriesInARow: this.retriesInARow }, 'audit write will be retried');
         return;
       }
       // Audit must never take the service down; the loss is logged with its size, never its content.
@@ -74,7 +81,8 @@ export class AuditWriter {
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
-    for (let attempt = 0; attempt < CLOSE_RETRIES && this.queue.length > 0; attempt++) {
+    const giveUpAt = performance.now() + CLOSE_RETRY_MS;
+    while (this.queue.length > 0 && performance.now() < giveUpAt) {
       await new Promise((r) => setTimeout(r, this.options.intervalMs));
       await this.flush();
     }

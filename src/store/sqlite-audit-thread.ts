@@ -16,10 +16,12 @@ interface Thread {
   pending: Map<number, Pending>;
   /** The batches sent and not yet answered, for close() to wait on. */
   inflight: Set<Promise<void>>;
+  /** Settles when the thread has ended, however it ended. */
+  exited: Promise<void>;
 }
 
 /** After the thread fails, it is not started again for this long, so a thread that cannot start does not spin. */
-const RESTART_AFTER_MS = 1_000;
+export const RESTART_AFTER_MS = 1_000;
 
 /**
  * The service's side of the SQLite audit thread (sqlite-audit-thread.mjs): batches go over, a promise settles when the
@@ -66,11 +68,10 @@ export class SqliteAuditThread {
     this.current = undefined;
     if (!thread) return;
     await Promise.allSettled([...thread.inflight]);
-    const ended = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()));
     thread.worker.postMessage({ close: true });
     // Closing the database ends the thread; should it not, it is ended (every batch is committed by now).
     const stuck = setTimeout(() => void thread.worker.terminate(), 5_000);
-    await ended;
+    await thread.exited;
     clearTimeout(stuck);
   }
 
@@ -80,14 +81,15 @@ export class SqliteAuditThread {
     const worker = new Worker(new URL('./sqlite-audit-thread.mjs', import.meta.url), { workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs } });
     // Each thread settles its own batches: a thread that failed never touches its successor's.
     const pending = new Map<number, Pending>();
-    const thread: Thread = { worker, pending, inflight: new Set() };
+    const thread: Thread = { worker, pending, inflight: new Set(), exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
     worker.on('message', (message: { id: number; error?: string; code?: string }) => {
       const waiting = pending.get(message.id);
       pending.delete(message.id);
       if (pending.size === 0) worker.unref();
       if (!waiting) return;
       if (message.error === undefined) waiting.resolve();
-      else if (message.code === 'SQLITE_BUSY') waiting.reject(new AuditRetryError(message.error));
+      // Another connection held the lock (SQLITE_BUSY and its extended codes, SQLITE_LOCKED): it passes.
+      else if (message.code?.startsWith('SQLITE_BUSY') || message.code === 'SQLITE_LOCKED') waiting.reject(new AuditRetryError(message.error));
       else waiting.reject(new Error(message.error));
     });
     const fail = (err: Error) => {

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +41,7 @@ describe('the playground beside an edited copy of the rules', () => {
   it('answers with both, and names the recommendation, rules and red flags that changed', async () => {
     expect(raised).not.toBe(original);
     writeFileSync(redFlagsFile, raised);
-    const body = await evaluate();
+    const body = await evaluate().finally(() => writeFileSync(redFlagsFile, original));
     expect(body.assessments[0].recommendation).toBe('imaging-urgent');
     expect(body.compare.rulesDir).toBe(copyDir);
     expect(body.compare.rulesVersion).not.toBe(body.rulesVersion);
@@ -55,6 +55,8 @@ describe('the playground beside an edited copy of the rules', () => {
   });
 
   it('reads the copy afresh: an edit shows on the next evaluation, and identical rules show no change', async () => {
+    writeFileSync(redFlagsFile, raised);
+    expect((await evaluate()).compare.changes.length).toBeGreaterThan(0);
     writeFileSync(redFlagsFile, original);
     const body = await evaluate();
     expect(body.compare.rulesVersion).toBe(body.rulesVersion);
@@ -63,12 +65,25 @@ describe('the playground beside an edited copy of the rules', () => {
   });
 
   it('shows why a copy that does not load was refused, beside the live answer', async () => {
-    writeFileSync(redFlagsFile, '{ "flags": [ oops');
-    const body = await evaluate();
-    expect(body.assessments[0].recommendation).toBe('imaging-urgent');
-    expect(body.compare.problems.join('\n')).toMatch(/red-flags\.json/);
-    expect(body.compare.cards).toBeUndefined();
-    writeFileSync(redFlagsFile, original);
+    const schemaFile = join(copyDir, 'schemas', readdirSync(join(copyDir, 'schemas')).find((f) => f.endsWith('.json'))!);
+    const schema = readFileSync(schemaFile, 'utf8');
+    try {
+      writeFileSync(redFlagsFile, '{ "flags": [ oops');
+      let body = await evaluate();
+      expect(body.assessments[0].recommendation).toBe('imaging-urgent');
+      expect(body.compare.problems.join('\n')).toMatch(/red-flags\.json/);
+      expect(body.compare.cards).toBeUndefined();
+      // A broken schema fails in another part of the loader: still a reason beside the live answer, not a 500.
+      writeFileSync(redFlagsFile, original);
+      writeFileSync(schemaFile, '{ not json');
+      body = await evaluate();
+      expect(body.assessments[0].recommendation).toBe('imaging-urgent');
+      expect(body.compare.problems.length).toBeGreaterThan(0);
+    } finally {
+      writeFileSync(redFlagsFile, original);
+      writeFileSync(schemaFile, schema);
+    }
+    expect((await evaluate()).compare.changes).toEqual([]);
   });
 
   it('answers the live rules alone when no copy is configured', async () => {

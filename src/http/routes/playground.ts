@@ -7,7 +7,7 @@ import type { HookDeps } from '../../cds-hooks/handle-hook.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import { evaluateForPlayground, type PlaygroundOrder } from '../../playground/evaluate.js';
 import { changesBetween, playgroundAnswer } from '../../playground/answer.js';
-import { loadRules, RulesError } from '../../rules/load-rules.js';
+import { RulesCopy } from '../../playground/rules-copy.js';
 import { tokenMatches } from '../plugins/cds-auth.js';
 
 export interface PlaygroundOptions {
@@ -30,6 +30,7 @@ const ASSETS: Record<string, string> = { 'index.html': 'text/html; charset=utf-8
  * shows them, the red flags table with the resources behind each, and the rules that fired. Served entirely by the service.
  */
 export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (app, opts) => {
+  const copy = opts.compareRulesDir ? new RulesCopy(opts.compareRulesDir) : undefined;
   const files = new Map<string, string>();
   for (const name of Object.keys(ASSETS)) files.set(name, await readFile(join(opts.assetsDir, name), 'utf8'));
   app.get('/playground', async (_request, reply) => reply.type(ASSETS['index.html']!).send(files.get('index.html')));
@@ -73,18 +74,14 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (ap
     async (request) => {
       const service = opts.catalog.get('lbp-imaging-order-sign') ?? [...opts.catalog.values()][0]!;
       const { bundle, order } = request.body;
-      const live = playgroundAnswer(await evaluateForPlayground(bundle, order, service, opts.deps), opts.deps.rules);
-      if (!opts.compareRulesDir) return live;
-      // The copy is read afresh each time, so an edit shows on the next click; a copy that does not load shows why.
-      let rules;
-      try {
-        rules = await loadRules(opts.compareRulesDir);
-      } catch (err) {
-        if (!(err instanceof RulesError)) throw err;
-        return { ...live, compare: { rulesDir: opts.compareRulesDir, problems: err.problems } };
-      }
-      const copy = playgroundAnswer(await evaluateForPlayground(bundle, order, service, { ...opts.deps, rules }), rules);
-      return { ...live, compare: { rulesDir: opts.compareRulesDir, ...copy, changes: changesBetween(live, copy) } };
+      // Read once: a reload while this runs must not mix two versions.
+      const liveRules = opts.deps.rules;
+      const live = playgroundAnswer(await evaluateForPlayground(bundle, order, service, { ...opts.deps, rules: liveRules }), liveRules);
+      if (!copy) return live;
+      const loaded = await copy.rules();
+      if ('problems' in loaded) return { ...live, compare: { rulesDir: copy.dir, problems: loaded.problems } };
+      const answer = playgroundAnswer(await evaluateForPlayground(bundle, order, service, { ...opts.deps, rules: loaded }), loaded);
+      return { ...live, compare: { rulesDir: copy.dir, ...answer, changes: changesBetween(live, answer) } };
     },
   );
 };
