@@ -31,14 +31,20 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped when
     await app?.close();
   });
 
-  it('shows the cards, the red flags table and the rules that fired for a fixture patient', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  /** The playground at `url`, a fixture patient picked and evaluated; page errors are collected in `errors`. */
+  async function evaluateFixture(url: string, scenario: string, width: number) {
+    const page = await browser.newPage({ viewport: { width, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${base}/playground`);
-    await page.waitForSelector('#scenario option[value="resolved-breast-cancer-urgent"]', { state: 'attached' });
-    await page.selectOption('#scenario', 'resolved-breast-cancer-urgent');
+    await page.goto(`${url}/playground`);
+    await page.waitForSelector(`#scenario option[value="${scenario}"]`, { state: 'attached' });
+    await page.selectOption('#scenario', scenario);
     await page.click('#evaluate');
+    return { page, errors };
+  }
+
+  it('shows the cards, the red flags table and the rules that fired for a fixture patient', async () => {
+    const { page, errors } = await evaluateFixture(base, 'resolved-breast-cancer-urgent', 1280);
     await page.waitForSelector('.card .summary');
     expect(await page.textContent('.card .summary')).toMatch(/imaging is indicated now/);
     const table = await page.textContent('#facts table');
@@ -66,13 +72,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped when
     const comparing = await testApp({ PLAYGROUND_COMPARE_RULES_DIR: copyDir });
     try {
       const url = await comparing.listen({ port: 0, host: '127.0.0.1' });
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`${url}/playground`);
-      await page.waitForSelector('#scenario option[value="fever-opioid-use-disorder-urgent"]', { state: 'attached' });
-      await page.selectOption('#scenario', 'fever-opioid-use-disorder-urgent');
-      await page.click('#evaluate');
+      const { page, errors } = await evaluateFixture(url, 'fever-opioid-use-disorder-urgent', 1400);
       await page.waitForSelector('#changes .changes li');
       expect(await page.textContent('#changes')).toMatch(/recommendation imaging-urgent becomes/);
       expect(await page.isVisible('#copy')).toBe(true);
