@@ -1,12 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Store } from './database.js';
-import { AuditRetryError, RESTART_AFTER_MS } from './sqlite-audit-thread.js';
+import { AuditRetryError } from './audit-retry-error.js';
+import { RESTART_AFTER_MS } from './sqlite-audit-thread.js';
 import type { AuditCardTable, AuditHookCallTable } from './schema.js';
 
 export interface AuditRecord {
   call: AuditHookCallTable;
   cards: AuditCardTable[];
 }
+
 
 /** At shutdown, batches that must be retried get this long: past a restart of the audit thread, and a little more. */
 const CLOSE_RETRY_MS = RESTART_AFTER_MS + 1_000;

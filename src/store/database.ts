@@ -25,7 +25,10 @@ export interface Store {
   kind: 'sqlite' | 'postgres';
   /** Keyed hash of an identity (patient or user id): the same id gives the same hash, the id cannot be recovered. */
   hash(value: string): string;
-  /** Commits a batch of audit records; a record already stored (same hook instance or card) is kept as it was. */
+  /**
+   * Commits a batch of audit records; a record already stored (same hook instance or card) is kept as it was. Rejects
+   * with AuditRetryError when trying again later may succeed.
+   */
   writeAudit(batch: AuditRecord[]): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;

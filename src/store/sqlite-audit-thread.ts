@@ -1,10 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import { AuditRetryError } from './audit-retry-error.js';
 import type { AuditRecord } from './audit-writer.js';
-
-/** An audit write that failed for a reason that passes (a lock held too long, the thread restarting): try it again. */
-export class AuditRetryError extends Error {
-  readonly retry = true;
-}
 
 interface Pending {
   resolve: () => void;
