@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { stdSerializers } from 'pino';
 import type { Config } from './config.js';
 import { loadRules, type LoadedRules } from './rules/load-rules.js';
 import { RulesRegistry, watchRules } from './rules/rules-registry.js';
@@ -13,10 +14,11 @@ import { healthRoutes } from './http/routes/health.js';
 import { evidenceRoutes } from './http/routes/evidence.js';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import { decodeJwt } from 'jose';
 import { loadTrustedIssuers, type TrustedIssuer } from './auth/trusted-issuers.js';
 import { CdsJwtVerifier } from './auth/jwt-verifier.js';
-import { bearerToken, installCdsAuth } from './http/plugins/cds-auth.js';
+import { adminAuthHook, cdsAuthHook, type RateLimitCheck } from './http/plugins/cds-auth.js';
+import { guardRouteScopes, registerInScope } from './http/plugins/auth-scopes.js';
+import { installRequestTargetCheck, requireJsonBody } from './http/plugins/request-target.js';
 import { Errors } from './errors.js';
 import { openStore, type Store } from './store/database.js';
 import { AuditWriter } from './store/audit-writer.js';
@@ -54,22 +56,25 @@ export interface AppOptions {
   store?: Store;
 }
 
-/** The issuer a request claims, unverified: only to key the per-issuer rate limit (verification comes after). */
-function claimedIssuer(request: Parameters<typeof bearerToken>[0]): string | undefined {
-  const token = bearerToken(request);
-  if (!token) return undefined;
-  try {
-    const iss = decodeJwt(token).iss;
-    return typeof iss === 'string' ? iss.slice(0, 256) : undefined;
-  } catch {
-    return undefined;
-  }
+/** What the log keeps of an error at info and above: its type, code and message (status for HTTP errors), never the stack. */
+export function errorWithoutStack(err: unknown): Record<string, unknown> {
+  if (typeof err !== 'object' || err === null) return { message: String(err) };
+  const { name, message, code, statusCode } = err as { name?: unknown; message?: unknown; code?: unknown; statusCode?: unknown };
+  return {
+    ...(err instanceof Error ? { type: name } : {}),
+    message: String(message),
+    ...(code !== undefined ? { code } : {}),
+    ...(statusCode !== undefined ? { statusCode } : {}),
+  };
 }
 
 /** Logs never carry tokens or patient data: auth headers and FHIR tokens are redacted wherever they appear. */
 export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  const verbose = config.logLevel === 'debug' || config.logLevel === 'trace';
   return {
     level: config.logLevel,
+    // An error is logged as its code and message; its stack only when debugging (a stack names files and can hold data).
+    serializers: { err: verbose ? stdSerializers.err : (errorWithoutStack as unknown as typeof stdSerializers.err) },
     // Nothing logs request bodies or FHIR data; these paths are a second line of defence if something ever does.
     redact: {
       paths: [
@@ -135,6 +140,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  // First of all: the request target (absolute form only for this service's own authority) and the arrival time.
+  installRequestTargetCheck(app, config.publicBaseUrl);
+  guardRouteScopes(app);
   // Browser CDS clients (the CDS Hooks sandbox) need CORS; preflights are answered before authentication.
   await app.register(cors, {
     origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
@@ -143,28 +151,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maxAge: 600,
   });
   installSecurityHeaders(app);
-  if (config.rateLimitPerAddress > 0) {
+  let limitPerIssuer: RateLimitCheck | undefined;
+  let limitFailuresPerAddress: RateLimitCheck | undefined;
+  if (config.rateLimitPerAddress > 0 || config.rateLimitPerIssuer > 0 || config.rateLimitAuthFailuresPerAddress > 0) {
     await app.register(rateLimit, {
-      global: true,
+      global: config.rateLimitPerAddress > 0,
       max: config.rateLimitPerAddress,
       timeWindow: 60_000,
       errorResponseBuilder: () => Errors.rateLimited(),
     });
-  }
-  if (config.rateLimitPerIssuer > 0) {
-    if (config.rateLimitPerAddress === 0) await app.register(rateLimit, { global: false });
-    const byIssuer = app.createRateLimit({
-      max: config.rateLimitPerIssuer,
-      timeWindow: 60_000,
-      keyGenerator: (request) => `iss:${claimedIssuer(request) ?? request.ip}`,
-    });
-    app.addHook('onRequest', async function limitPerIssuer(request, reply) {
-      if (!request.url.startsWith('/cds-services') || request.method === 'OPTIONS') return;
-      const limit = await byIssuer(request);
-      if (limit.isAllowed || !limit.isExceeded) return;
-      void reply.header('retry-after', limit.ttlInSeconds);
-      throw Errors.rateLimited();
-    });
+    // Counted in the authentication hook: the issuer's budget only for tokens that verified, failures per address.
+    if (config.rateLimitPerIssuer > 0) {
+      limitPerIssuer = app.createRateLimit({ max: config.rateLimitPerIssuer, timeWindow: 60_000, keyGenerator: (request) => `iss:${request.cdsIssuer ?? ''}` });
+    }
+    if (config.rateLimitAuthFailuresPerAddress > 0) {
+      limitFailuresPerAddress = app.createRateLimit({ max: config.rateLimitAuthFailuresPerAddress, timeWindow: 60_000, keyGenerator: (request) => `auth-failed:${request.ip}` });
+    }
   }
   const store = options.store ?? (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret }));
   const audit = new AuditWriter(store, app.log);
@@ -205,19 +207,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (app.draining) void reply.header('connection', 'close');
   });
 
-  if (config.auth === 'jwt') {
-    const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
-    // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
-    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
-    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
-  }
   await app.register(healthRoutes, { rules: registry, auth: config.auth, store, draining: () => app.draining });
-  await app.register(feedbackRoutes, { catalog, store, now, metrics });
   await app.register(metricsRoutes, { metrics });
   await app.register(handoutRoutes, { rules: registry });
-  await app.register(analyticsRoutes, { store, rules: registry, requireToken: config.auth === 'jwt', adminToken: config.adminToken });
   await app.register(evidenceRoutes, { rules: registry });
-  await app.register(discoveryRoutes, { catalog, rules: registry });
   const deps: HookDeps = {
     // Read per call: a reload takes effect on the next call, never halfway through one.
     get rules() {
@@ -229,15 +222,34 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     deadlineMs: config.deadlineMs,
     fhirMaxPages: config.fhirMaxPages,
   };
-  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
-  await app.register(playgroundRoutes, {
-    catalog,
-    deps,
-    assetsDir: PLAYGROUND_DIR,
-    scenariosDir: SCENARIOS_DIR,
-    requireToken: config.auth === 'jwt',
-    adminToken: config.adminToken,
-    compareRulesDir: config.playgroundCompareRulesDir,
+
+  // Everything under /cds-services: a CDS Hooks JWT on every route of the scope (CDS_AUTH=jwt), then a JSON body.
+  const cdsChecks = [];
+  if (config.auth === 'jwt') {
+    const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
+    // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
+    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
+    const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays });
+    cdsChecks.push(cdsAuthHook({ verifier, publicBaseUrl: config.publicBaseUrl, deadlineMs: config.deadlineMs, limitPerIssuer, limitFailuresPerAddress }));
+  }
+  cdsChecks.push(requireJsonBody);
+  await registerInScope(app, 'cds-hooks', cdsChecks, async (scope) => {
+    await scope.register(discoveryRoutes, { catalog, rules: registry });
+    await scope.register(feedbackRoutes, { catalog, store, now, metrics });
+    await scope.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
+  });
+
+  // The admin pages (/analytics*, /playground*): ADMIN_TOKEN on every route of the scope when CDS_AUTH=jwt.
+  const adminChecks = config.auth === 'jwt' ? [adminAuthHook(config.adminToken), requireJsonBody] : [requireJsonBody];
+  await registerInScope(app, 'admin', adminChecks, async (scope) => {
+    await scope.register(analyticsRoutes, { store, rules: registry });
+    await scope.register(playgroundRoutes, {
+      catalog,
+      deps,
+      assetsDir: PLAYGROUND_DIR,
+      scenariosDir: SCENARIOS_DIR,
+      compareRulesDir: config.playgroundCompareRulesDir,
+    });
   });
   return app;
 }

@@ -20,6 +20,8 @@ export interface Config {
   /** Requests per minute from one address (all routes), and from one JWT issuer (/cds-services); 0 turns a limit off. */
   rateLimitPerAddress: number;
   rateLimitPerIssuer: number;
+  /** Refused CDS Hooks JWTs per minute from one address before it gets 429 (RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS; 0: off). */
+  rateLimitAuthFailuresPerAddress: number;
   bodyLimitBytes: number;
   /** PostgreSQL schema for the store (DATABASE_SCHEMA; default: the connection's own). */
   databaseSchema?: string;
@@ -66,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const fhirMaxPages = integer(env, 'FHIR_MAX_PAGES', 10, 1, 100, problems);
   const rateLimitPerAddress = integer(env, 'RATE_LIMIT_PER_ADDRESS', 12_000, 0, 10_000_000, problems);
   const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
+  const rateLimitAuthFailuresPerAddress = integer(env, 'RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS', 600, 0, 10_000_000, problems);
   const bodyLimitBytes = integer(env, 'CDS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
   const auditRetentionDays = integer(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36_500, problems);
   const shutdownDrainMs = integer(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 8000, problems);
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     corsOrigins,
     rateLimitPerAddress,
     rateLimitPerIssuer,
+    rateLimitAuthFailuresPerAddress,
     bodyLimitBytes,
     databaseSchema: env.DATABASE_SCHEMA || undefined,
     auditRetentionDays,

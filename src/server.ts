@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   // SIGTERM: drain (readiness fails, connections close after their response), then stop accepting, finish the calls in
   // flight, flush the audit queue and close the store; close-with-grace exits anyway after 10 s.
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error');
+    if (err) app.log.error({ err: { code: (err as { code?: string }).code, message: err.message } }, 'shutting down after an error');
     else app.log.info({ signal, drainMs: config.shutdownDrainMs }, 'shutting down');
     app.draining = true;
     await new Promise((r) => setTimeout(r, config.shutdownDrainMs));

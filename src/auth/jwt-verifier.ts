@@ -62,7 +62,7 @@ export class CdsJwtVerifier {
     return 'no keys for the issuer without a jku';
   }
 
-  async verify(token: string, audience: string): Promise<Verdict> {
+  async verify(token: string, audience: string | string[], _options: { deadline?: number } = {}): Promise<Verdict> {
     let alg: string | undefined;
     let jku: string | undefined;
     let iss: string | undefined;

@@ -29,7 +29,11 @@ function toCdsError(err: FastifyError): CdsError {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const cds = toCdsError(err);
-    if (cds.statusCode >= 500) request.log.error({ err }, 'unhandled error');
+    if (cds.statusCode >= 500) {
+      // The code and message at error; the stack only at debug (the logger's error serializer drops it otherwise).
+      request.log.error({ err: { code: (err as { code?: string }).code ?? cds.code, message: err.message } }, 'unhandled error');
+      request.log.debug({ err }, 'unhandled error, with its stack');
+    }
     else request.log.info({ code: cds.code, status: cds.statusCode }, 'request refused');
     void reply
       .code(cds.statusCode)

@@ -132,7 +132,14 @@ describe('the playground API', () => {
     const ok = await secured.inject({ method: 'POST', url: '/playground/evaluate', payload, headers: { authorization: 'Bearer playground-admin' } });
     expect(ok.statusCode).toBe(200);
     expect(ok.json().assessments[0].recommendation).toBe('imaging-not-indicated');
-    expect((await secured.inject({ method: 'GET', url: '/playground' })).statusCode).toBe(200);
+    // The page too, and a browser can open it: the challenge is Basic, and the admin token as its password is accepted.
+    const page = await secured.inject({ method: 'GET', url: '/playground' });
+    expect(page.statusCode).toBe(401);
+    expect(page.headers['www-authenticate']).toMatch(/^Basic realm=/);
+    const basic = `Basic ${Buffer.from('guideline-team:playground-admin').toString('base64')}`;
+    expect((await secured.inject({ method: 'GET', url: '/playground', headers: { authorization: basic } })).statusCode).toBe(200);
+    const wrong = `Basic ${Buffer.from('guideline-team:not-the-token').toString('base64')}`;
+    expect((await secured.inject({ method: 'GET', url: '/playground', headers: { authorization: wrong } })).statusCode).toBe(401);
     await secured.close();
   });
 });

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { Errors } from '../../errors.js';
 import type { CdsJwtVerifier, Verdict } from '../../auth/jwt-verifier.js';
 
@@ -10,41 +10,106 @@ declare module 'fastify' {
   }
 }
 
+/** A rate limit as @fastify/rate-limit's `createRateLimit` gives it: counts the request and says whether it is over. */
+export type RateLimitCheck = (request: FastifyRequest) => Promise<{ isAllowed: true } | { isAllowed: false; isExceeded: boolean; ttlInSeconds: number }>;
+
 export interface CdsAuthOptions {
   verifier: CdsJwtVerifier;
   publicBaseUrl: string;
+  /** CDS_DEADLINE_MS: key-set fetches during verification end by the call's deadline. */
+  deadlineMs: number;
+  /** Counted only for tokens whose signature verified, keyed by their issuer (a forged `iss` cannot spend an EHR's budget). */
+  limitPerIssuer?: RateLimitCheck;
+  /** Counted for refused tokens, keyed by the sender's address. */
+  limitFailuresPerAddress?: RateLimitCheck;
 }
 
 export function bearerToken(request: FastifyRequest): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
 }
 
-/** Whether the call carries `Authorization: Bearer <expected>`, compared in constant time. No expected token: never. */
-export function tokenMatches(request: FastifyRequest, expected: string | undefined): boolean {
-  const given = bearerToken(request);
-  if (!given || !expected) return false;
+function sameInConstantTime(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Whether the call carries `Authorization: Bearer <expected>`, compared in constant time. No expected token: never. */
+export function tokenMatches(request: FastifyRequest, expected: string | undefined): boolean {
+  const given = bearerToken(request);
+  return !!given && !!expected && sameInConstantTime(given, expected);
+}
+
 /**
- * CDS Hooks 2.0 authentication on everything under /cds-services (discovery, hook calls, feedback): a JWT from a trusted
- * EHR whose `aud` is the exact URL called. CORS preflights pass (browsers send them without credentials). Every refusal is
- * a bare 401; the reason goes to the log, never the token.
+ * The admin token as a bearer token, or as the password of HTTP Basic authentication (any user name), so that a browser
+ * can open the admin pages: it asks for the password itself and sends it again with the page's own requests.
  */
-export function installCdsAuth(app: FastifyInstance, opts: CdsAuthOptions): void {
-  app.addHook('onRequest', async function verifyCdsJwt(request, reply) {
-    if (request.method === 'OPTIONS' || !request.url.startsWith('/cds-services')) return;
+export function adminCredentialsMatch(request: FastifyRequest, expected: string | undefined): boolean {
+  if (!expected) return false;
+  if (tokenMatches(request, expected)) return true;
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (!basic) return false;
+  const decoded = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && sameInConstantTime(decoded.slice(colon + 1), expected);
+}
+
+/** The route's own path with its parameters filled in (decoded): the same whatever spelling reached it. */
+export function canonicalPath(request: FastifyRequest): string {
+  const pattern = request.routeOptions.url ?? '';
+  const params = (request.params ?? {}) as Record<string, string>;
+  return pattern.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => params[name] ?? '');
+}
+
+/** The audiences a token for this call may name: PUBLIC_BASE_URL + the route's path, and + the path as the EHR wrote it. */
+function audiences(request: FastifyRequest, publicBaseUrl: string): string[] {
+  const canonical = `${publicBaseUrl}${canonicalPath(request)}`;
+  let written: string | undefined;
+  try {
+    written = `${publicBaseUrl}${new URL(request.raw.url ?? '/', publicBaseUrl).pathname}`;
+  } catch {
+    written = undefined;
+  }
+  return written && written !== canonical ? [canonical, written] : [canonical];
+}
+
+async function overLimit(limit: RateLimitCheck | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (!limit) return;
+  const state = await limit(request);
+  if (state.isAllowed) return;
+  if (!state.isExceeded) return;
+  void reply.header('retry-after', state.ttlInSeconds);
+  throw Errors.rateLimited();
+}
+
+/**
+ * CDS Hooks 2.0 authentication for every route of the CDS Hooks scope (discovery, hook calls, feedback): a JWT from a
+ * trusted EHR whose `aud` is the URL of the route called. Every refusal is a bare 401; the reason goes to the log, never
+ * the token. Installed on the scope, so it runs for the route whatever the spelling of the request target.
+ */
+export function cdsAuthHook(opts: CdsAuthOptions): onRequestHookHandler {
+  return async function verifyCdsJwt(request, reply) {
     const token = bearerToken(request);
+    const deadline = request.arrivedAt + opts.deadlineMs;
     const verdict: Verdict = token
-      ? await opts.verifier.verify(token, `${opts.publicBaseUrl}${request.url.split('?')[0]}`)
+      ? await opts.verifier.verify(token, audiences(request, opts.publicBaseUrl), { deadline })
       : { ok: false, reason: 'no bearer token' };
     if (!verdict.ok) {
       request.log.warn({ reason: verdict.reason, iss: verdict.iss, path: request.routeOptions.url ?? 'unknown' }, 'CDS Hooks JWT refused');
+      await overLimit(opts.limitFailuresPerAddress, request, reply);
       void reply.header('www-authenticate', 'Bearer');
       throw Errors.unauthorized();
     }
     request.cdsIssuer = verdict.iss;
-  });
+    await overLimit(opts.limitPerIssuer, request, reply);
+  };
+}
+
+/** The admin pages (analytics, playground): ADMIN_TOKEN as a bearer token or a Basic password; without ADMIN_TOKEN, refused. */
+export function adminAuthHook(adminToken: string | undefined): onRequestHookHandler {
+  return async function verifyAdmin(request, reply) {
+    if (adminCredentialsMatch(request, adminToken)) return;
+    void reply.header('www-authenticate', 'Basic realm="lbp-imaging-cds admin", charset="UTF-8"');
+    throw Errors.unauthorized();
+  };
 }

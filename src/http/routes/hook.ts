@@ -27,24 +27,18 @@ const FOLLOW_UP_HOOKS = new Set(['patient-view', 'encounter-start']);
 
 /** POST /cds-services/{id}: thin; the protocol and the clinical work live in cds-hooks/handle-hook.ts. */
 export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts) => {
-  const arrivals = new WeakMap<object, number>();
   const outcomes = new WeakMap<object, string[]>();
   // Every call is counted, refused ones too: by service, recommendation (or "none", or "error") and status.
   app.addHook('onResponse', async function countHookCall(request, reply) {
     const service = opts.catalog.has((request.params as { id?: string }).id ?? '') ? (request.params as { id: string }).id : 'unknown';
     const recommendations = outcomes.get(request) ?? [reply.statusCode >= 400 ? 'error' : 'none'];
     for (const recommendation of recommendations) opts.metrics.hookCalls.inc({ service, recommendation, status: String(reply.statusCode) });
-    const started = arrivals.get(request);
-    if (started !== undefined) opts.metrics.hookDuration.observe({ service }, (performance.now() - started) / 1000);
+    if (request.arrivedAt > 0) opts.metrics.hookDuration.observe({ service }, (performance.now() - request.arrivedAt) / 1000);
   });
   app.post<{ Params: { id: string }; Body: HookRequest }>(
     '/cds-services/:id',
     {
       schema: { body: hookRequestSchema },
-      // The deadline runs from the request's arrival, body parsing included.
-      onRequest: async (request) => {
-        arrivals.set(request, performance.now());
-      },
       // 404 for an unknown service comes before body validation.
       preValidation: async (request) => {
         if (!opts.catalog.has(request.params.id)) throw Errors.unknownService(request.params.id);
@@ -53,7 +47,8 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       },
     },
     async (request, reply) => {
-      const started = arrivals.get(request) ?? performance.now();
+      // The deadline runs from the request's arrival (set before anything else), authentication and parsing included.
+      const started = request.arrivedAt || performance.now();
       const service = opts.catalog.get(request.params.id)!;
       const result = await inSpan('cds.hook', { 'cds.service': service.definition.id, 'cds.hook': service.definition.hook }, async (set) => {
         const r = FOLLOW_UP_HOOKS.has(service.definition.hook)

@@ -8,7 +8,6 @@ import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import { evaluateForPlayground, type PlaygroundOrder } from '../../playground/evaluate.js';
 import { changesBetween, playgroundAnswer } from '../../playground/answer.js';
 import { RulesCopy } from '../../playground/rules-copy.js';
-import { tokenMatches } from '../plugins/cds-auth.js';
 
 export interface PlaygroundOptions {
   catalog: ServiceCatalog;
@@ -17,8 +16,6 @@ export interface PlaygroundOptions {
   assetsDir: string;
   /** Fixture patients to pick from (fixtures/scenarios), when present. */
   scenariosDir: string;
-  requireToken: boolean;
-  adminToken?: string;
   /** PLAYGROUND_COMPARE_RULES_DIR: an edited copy of the rules, read afresh for each evaluation and shown beside the live. */
   compareRulesDir?: string;
 }
@@ -63,12 +60,6 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundOptions> = async (ap
             order: { type: 'object', required: ['modality', 'lowBackPainReason'], properties: { modality: { enum: ['xray', 'ct', 'mri'] }, lowBackPainReason: { type: 'boolean' } } },
           },
         },
-      },
-      onRequest: async (request, reply) => {
-        if (opts.requireToken && !tokenMatches(request, opts.adminToken)) {
-          void reply.header('www-authenticate', 'Bearer');
-          throw Errors.unauthorized();
-        }
       },
     },
     async (request) => {

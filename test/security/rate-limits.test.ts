@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
+import { FIXTURE_CLOCK } from '../support/scenarios.js';
+
+/**
+ * The per-issuer limit counts only tokens whose signature verified: tokens that merely claim an EHR's `iss` cannot spend
+ * that EHR's allowance (a denial of service on the real EHR). Refused tokens count against the sender's address instead.
+ */
+const BASE = 'https://cds.example.org';
+const EHR = 'https://ehr.example.org/fhir';
+let trusted: { privateKey: CryptoKey; jwk: JWK };
+let forger: { privateKey: CryptoKey };
+
+async function token(privateKey: CryptoKey): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: EHR, aud: `${BASE}/cds-services`, exp: now + 300, iat: now, jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+}
+
+async function makeApp(env: Record<string, string>): Promise<FastifyInstance> {
+  const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'jwt', PUBLIC_BASE_URL: BASE, LOG_LEVEL: 'silent', RULES_DIR, RATE_LIMIT_PER_ADDRESS: '0', ...env });
+  const app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: false, trustedIssuers: [{ iss: EHR, jwks: { keys: [trusted.jwk] } }] });
+  await app.ready();
+  return app;
+}
+
+const discovery = async (app: FastifyInstance, key: CryptoKey, ip = '10.0.0.1') =>
+  (await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: ip, headers: { authorization: `Bearer ${await token(key)}` } })).statusCode;
+
+beforeAll(async () => {
+  const a = await generateKeyPair('ES256', { extractable: true });
+  trusted = { privateKey: a.privateKey, jwk: { ...(await exportJWK(a.publicKey)), kid: 'k1', alg: 'ES256' } };
+  forger = { privateKey: (await generateKeyPair('ES256')).privateKey };
+});
+
+describe('rate limits and authentication', () => {
+  it('forged tokens claiming an issuer do not spend its allowance', async () => {
+    const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '3', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '1000' });
+    try {
+      const forged = [];
+      for (let i = 0; i < 10; i++) forged.push(await discovery(app, forger.privateKey, '10.6.6.6'));
+      expect(forged).toEqual(Array(10).fill(401));
+      const real = [];
+      for (let i = 0; i < 4; i++) real.push(await discovery(app, trusted.privateKey));
+      expect(real).toEqual([200, 200, 200, 429]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refused tokens count against the sender’s address: 429 past the limit, other addresses unaffected', async () => {
+    const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '4' });
+    try {
+      const forged = [];
+      for (let i = 0; i < 6; i++) forged.push(await discovery(app, forger.privateKey, '10.6.6.6'));
+      expect(forged).toEqual([401, 401, 401, 401, 429, 429]);
+      const limited = await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.6.6.6' });
+      expect(limited.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'throttled' }] });
+      expect(limited.headers['retry-after']).toBeDefined();
+      expect(await discovery(app, forger.privateKey, '10.7.7.7')).toBe(401);
+      expect(await discovery(app, trusted.privateKey, '10.7.7.7')).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
