@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { stdSerializers } from 'pino';
 import type { Config } from './config.js';
 import { loadRules, type LoadedRules } from './rules/load-rules.js';
@@ -19,7 +19,7 @@ import { CdsJwtVerifier } from './auth/jwt-verifier.js';
 import { adminAuthHook, cdsAuthHook, type RateLimitCheck } from './http/plugins/cds-auth.js';
 import { guardRouteScopes, registerInScope } from './http/plugins/auth-scopes.js';
 import { installRequestTargetCheck, requireJsonBody } from './http/plugins/request-target.js';
-import { Errors } from './errors.js';
+import { Errors, operationOutcome } from './errors.js';
 import { openStore, type Store } from './store/database.js';
 import { AuditWriter } from './store/audit-writer.js';
 import { purgeOlderThan } from './store/analytics.js';
@@ -128,6 +128,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A target the router cannot decode (`/%zz`) is refused like any bad request: an OperationOutcome, nothing echoed back.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const bad = Errors.invalidRequest(error.code === 'FST_ERR_BAD_URL' ? 'The request target is not a valid URL' : 'Request refused');
+      void reply.code(400).header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(bad.issue, bad.message));
+    },
   });
 
   app.addContentTypeParser(['application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, (request, body, done) => {

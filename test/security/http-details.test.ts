@@ -60,6 +60,18 @@ describe('media types', () => {
   });
 });
 
+describe('request targets the router cannot decode', () => {
+  it('get 400 with an OperationOutcome that does not echo the target', async () => {
+    for (const url of ['/%zz', '/cds-services/%zz<script>', '/cds-services/lbp-imaging-order-sign%E0%A4%A']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 400 });
+      expect(res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'invalid' }] });
+      expect(res.body).not.toContain('%zz');
+      expect(res.body).not.toContain('script');
+    }
+  });
+});
+
 describe('errors in the log', () => {
   async function logsOf(level: string): Promise<string[]> {
     const lines: string[] = [];
