@@ -113,7 +113,7 @@ async function jwtIssuer(): Promise<{ issuersFile: string; sign: (base: string, 
             .setIssuer(ISSUER)
             .setAudience(`${base}${PATH}`)
             .setIssuedAt(now)
-            .setExpirationTime(now + 600)
+            .setExpirationTime(now + 300)
             .setJti(randomUUID())
             .sign(privateKey),
         );
