@@ -43,6 +43,16 @@ describe('media types', () => {
     }
   });
 
+  it('a compressed body (Content-Encoding) is refused with 415, never inflated', async () => {
+    const { gzipSync } = await import('node:zlib');
+    for (const coding of ['gzip', 'deflate', 'br', 'GZIP']) {
+      const res = await app.inject({ method: 'POST', url: SIGN, payload: gzipSync(hookBody()), headers: { 'content-type': 'application/json', 'content-encoding': coding } });
+      expect({ coding, status: res.statusCode }).toEqual({ coding, status: 415 });
+    }
+    const identity = await app.inject({ method: 'POST', url: SIGN, payload: hookBody(), headers: { 'content-type': 'application/json', 'content-encoding': 'identity' } });
+    expect(identity.statusCode).toBe(200);
+  });
+
   it('application/json with any charset, and application/fhir+json, are read', async () => {
     for (const type of ['application/json', 'application/json; charset=utf-8', 'application/json;charset="UTF-8"', 'APPLICATION/JSON; Charset=utf-8', 'application/fhir+json', 'application/fhir+json; charset=utf-8', 'application/json+fhir']) {
       const res = await app.inject({ method: 'POST', url: SIGN, payload: hookBody(), headers: { 'content-type': type } });

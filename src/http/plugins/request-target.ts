@@ -32,11 +32,16 @@ export function requestTargetCheck(publicBaseUrl: string): onRequestHookHandler 
 /** Media types a JSON body may come as: JSON and FHIR JSON, with any parameters (charset...). */
 const JSON_MEDIA_TYPES = new Set(['application/json', 'application/fhir+json', 'application/json+fhir']);
 
-/** A request that carries a body must say it is JSON; anything else (text/plain, no media type) is 415. */
+/**
+ * A request that carries a body must say it is JSON; anything else (text/plain, no media type) is 415. Bodies are read as
+ * sent: a content coding (gzip...) is refused with 415 too (RFC 7694), so no body is ever inflated past the body limit.
+ */
 export const requireJsonBody: onRequestHookHandler = async function requireJsonBody(request) {
   if (request.method !== 'POST' && request.method !== 'PUT' && request.method !== 'PATCH') return;
   const type = (request.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
   if (!JSON_MEDIA_TYPES.has(type)) throw Errors.unsupportedMediaType();
+  const coding = request.headers['content-encoding']?.trim().toLowerCase();
+  if (coding && coding !== 'identity') throw Errors.unsupportedMediaType();
 };
 
 /** Installs the request-target check first of all hooks, and drops fastify's text/plain parser (no route reads text). */
