@@ -209,7 +209,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
     // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
     const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
-    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
+    installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays, maxTokenLifetimeS: config.maxTokenLifetimeS }), publicBaseUrl: config.publicBaseUrl });
   }
   await app.register(healthRoutes, { rules: registry, auth: config.auth, store, draining: () => app.draining });
   await app.register(feedbackRoutes, { catalog, store, now, metrics });
