@@ -97,6 +97,8 @@ export class CdsJwtVerifier {
     const { alg, typ } = header;
     if (!alg || !ALGORITHMS.includes(alg)) return refuse(`algorithm ${String(alg).slice(0, 20)} not allowed`, iss);
     if (typ !== undefined && !(typeof typ === 'string' && ['jwt', 'application/jwt'].includes(typ.toLowerCase()))) return refuse('typ not JWT', iss);
+    // No extension this verifier understands may be made critical (jose refuses them too; this names the reason).
+    if (header.crit !== undefined) return refuse('crit header not understood', iss);
     const issuer = typeof claimed === 'string' ? this.issuers.get(claimed) : undefined;
     if (!issuer) return refuse('issuer not trusted', iss);
     const keys = this.keysFor(issuer, header.jku, deadline);
