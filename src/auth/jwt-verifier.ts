@@ -9,6 +9,7 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 const SKEW_SECONDS = 60;
 /** A CDS Hooks JWT is a few hundred bytes; anything far longer is refused before it is decoded. */
 export const MAX_TOKEN_CHARS = 16 * 1024;
+export const MAX_JTI_CHARS = 256;
 /** The longest `exp - iat` accepted (CDS_MAX_TOKEN_LIFETIME_S): CDS Hooks recommends tokens that live five minutes. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 300;
 
@@ -121,7 +122,9 @@ export class CdsJwtVerifier {
     if (typeof payload.iat !== 'number' || payload.iat > nowS + SKEW_SECONDS) return refuse('iat in the future', iss, true);
     if (exp - payload.iat > this.maxLifetimeS) return refuse('token lifetime too long', iss, true);
     if (issuer.tenant !== undefined && payload.tenant !== issuer.tenant) return refuse('tenant not allowed', iss, true);
-    const jti = String(payload.jti);
+    // The id is a key in the replay store (an index entry in PostgreSQL): a string, and a short one.
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS) return refuse('jti not a string of 1 to 256 characters', iss, true);
+    const jti = payload.jti;
     // The id is kept as long as the token could be accepted (exp plus the skew), which the lifetime cap bounds: iat is at
     // most now + skew, so exp + skew is at most now + the cap + twice the skew.
     const fresh = await withDeadline(this.replays.remember(`${issuer.iss}|${jti}`, (exp + SKEW_SECONDS) * 1000, this.now()), deadline);

@@ -368,6 +368,14 @@ describe('headers, keys and sizes', () => {
     expect(await inline(es384.publicJwk).verify(token, AUD)).toEqual({ ok: false, reason: 'crit header not understood', iss: EHR, signatureVerified: false });
   });
 
+  it('jti is a string of 1 to 256 characters', async () => {
+    const v = inline(es384.publicJwk);
+    expect(await v.verify(await sign(es384, { jti: 'j'.repeat(256) }), AUD)).toMatchObject({ ok: true });
+    for (const jti of ['j'.repeat(257), '', 42, { id: 1 }]) {
+      expect(await v.verify(await sign(es384, { jti }), AUD)).toEqual({ ok: false, reason: 'jti not a string of 1 to 256 characters', iss: EHR, signatureVerified: true });
+    }
+  });
+
   it('a token longer than 16 KiB is refused before it is decoded; a long one under it is verified', async () => {
     const v = inline(es384.publicJwk);
     expect(await v.verify(await sign(es384, { pad: 'x'.repeat(11_000) }), AUD)).toMatchObject({ ok: true });
