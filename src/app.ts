@@ -234,7 +234,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
     // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
     const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
-    const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays });
+    const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays, maxTokenLifetimeS: config.maxTokenLifetimeS });
     cdsChecks.push(cdsAuthHook({ verifier, publicBaseUrl: config.publicBaseUrl, deadlineMs: config.deadlineMs, limitPerIssuer, limitFailuresPerAddress }));
   }
   cdsChecks.push(requireJsonBody);

@@ -23,6 +23,8 @@ export interface Config {
   /** Refused CDS Hooks JWTs per minute from one address before it gets 429 (RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS; 0: off). */
   rateLimitAuthFailuresPerAddress: number;
   bodyLimitBytes: number;
+  /** The longest CDS Hooks JWT accepted, `exp - iat` in seconds (CDS_MAX_TOKEN_LIFETIME_S). */
+  maxTokenLifetimeS: number;
   /** PostgreSQL schema for the store (DATABASE_SCHEMA; default: the connection's own). */
   databaseSchema?: string;
   /** Days audit records and feedback are kept (AUDIT_RETENTION_DAYS). */
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
   const rateLimitAuthFailuresPerAddress = integer(env, 'RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS', 600, 0, 10_000_000, problems);
   const bodyLimitBytes = integer(env, 'CDS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
+  const maxTokenLifetimeS = integer(env, 'CDS_MAX_TOKEN_LIFETIME_S', 300, 30, 3600, problems);
   const auditRetentionDays = integer(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36_500, problems);
   const shutdownDrainMs = integer(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 8000, problems);
   if (env.DATABASE_SCHEMA && !/^[a-z_][a-z0-9_]*$/.test(env.DATABASE_SCHEMA)) problems.push('DATABASE_SCHEMA must be a plain lower-case identifier');
@@ -113,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     rateLimitPerIssuer,
     rateLimitAuthFailuresPerAddress,
     bodyLimitBytes,
+    maxTokenLifetimeS,
     databaseSchema: env.DATABASE_SCHEMA || undefined,
     auditRetentionDays,
     auditHashSecret: env.AUDIT_HASH_SECRET || undefined,

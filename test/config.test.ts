@@ -24,6 +24,15 @@ describe('configuration', () => {
     expect(loadConfig({ PUBLIC_BASE_URL: 'https://cds.example.org/' }).publicBaseUrl).toBe('https://cds.example.org');
   });
 
+  it('caps the lifetime of a CDS Hooks JWT at 300 s unless CDS_MAX_TOKEN_LIFETIME_S says otherwise, from 30 to 3600', () => {
+    expect(loadConfig({}).maxTokenLifetimeS).toBe(300);
+    expect(loadConfig({ CDS_MAX_TOKEN_LIFETIME_S: '30' }).maxTokenLifetimeS).toBe(30);
+    expect(loadConfig({ CDS_MAX_TOKEN_LIFETIME_S: '3600' }).maxTokenLifetimeS).toBe(3600);
+    for (const bad of ['29', '3601', '300.5', 'five minutes']) {
+      expect(() => loadConfig({ CDS_MAX_TOKEN_LIFETIME_S: bad })).toThrow(/CDS_MAX_TOKEN_LIFETIME_S must be an integer from 30 to 3600/);
+    }
+  });
+
   it('reports every bad value at once', () => {
     try {
       loadConfig({ PORT: 'eighty', CDS_AUTH: 'maybe', LOG_LEVEL: 'loud', CDS_DEADLINE_MS: '-1', PUBLIC_BASE_URL: 'not a url', DATABASE_URL: 'mysql://x' });
