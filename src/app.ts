@@ -52,6 +52,8 @@ export interface AppOptions {
   jwksCooldownMs?: number;
   /** The feedback and audit store; opened from DATABASE_URL or DATA_DIR when not given (and then closed with the app). */
   store?: Store;
+  /** Audit records held while the store is slow or down before new ones are dropped and counted (default 10 000). */
+  auditQueueMax?: number;
 }
 
 /** The issuer a request claims, unverified: only to key the per-issuer rate limit (verification comes after). */
@@ -166,14 +168,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       throw Errors.rateLimited();
     });
   }
-  const store = options.store ?? (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret }));
-  const audit = new AuditWriter(store, app.log);
+  // A store that is not there does not stop the start: it comes up `starting` and keeps retrying (see /readyz).
+  const store =
+    options.store ??
+    (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret, log: app.log }));
+  const audit = new AuditWriter(store, app.log, options.auditQueueMax ? { maxQueue: options.auditQueueMax } : {});
   const now = options.now ?? (() => new Date());
   // Retention: old audit and feedback go, hourly; the timer must not keep the process alive. One purge at a time, and
   // shutdown stops it between chunks and waits for the chunk under way before the store closes.
   let purging: Promise<unknown> | undefined;
   let closing = false;
   const purge = setInterval(() => {
+    if (store.state !== 'up') return;
     purging ??= purgeOlderThan(store, new Date(Date.now() - config.auditRetentionDays * 86_400_000), { stopped: () => closing })
       .catch((err: Error) => app.log.error({ err: { message: err.message } }, 'retention purge failed'))
       .finally(() => {
@@ -188,7 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await audit.close();
     if (!options.store) await store.close();
   });
-  const metrics = new Metrics(rules, () => audit.dropped);
+  const metrics = new Metrics(rules, () => audit.dropped, { up: () => store.state === 'up', auditQueued: () => audit.queued });
   registry.onChange((next) => metrics.rulesChanged(next));
   if (options.watchRules ?? (!options.rules && config.rulesWatch)) {
     const stop = watchRules(config.rulesDir, registry, app.log);
@@ -208,7 +214,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
     // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
-    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
+    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store, app.log) : undefined;
     installCdsAuth(app, { verifier: new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays }), publicBaseUrl: config.publicBaseUrl });
   }
   await app.register(healthRoutes, { rules: registry, auth: config.auth, store, draining: () => app.draining });
@@ -229,7 +235,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     deadlineMs: config.deadlineMs,
     fhirMaxPages: config.fhirMaxPages,
   };
-  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
+  await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), auditUnhashable: () => audit.dropUnhashable(), hash: (value) => store.hash(value), deps, followUp: storeFollowUpMemory(store) });
   await app.register(playgroundRoutes, {
     catalog,
     deps,
