@@ -11,11 +11,11 @@ export const FEEDBACK_WRITE_WAIT_MS = 5_000;
 
 /**
  * 503 with an OperationOutcome (CDS_ERR_STORE_UNAVAILABLE, issue `transient`) and a Retry-After. Sent here rather than
- * thrown: a store outage is expected, it is logged as a warning with the store's code and message, not as a 5xx fault.
+ * thrown: a store outage is expected, it is logged (info) with the store's code and message, not as a 5xx fault.
  */
 export function storeUnavailable(request: FastifyRequest, reply: FastifyReply, err?: unknown): FastifyReply {
   const e = Errors.storeUnavailable();
-  request.log.warn({ code: e.code, ...(err === undefined ? {} : { err: errSummary(err) }) }, 'store unavailable: request refused');
+  request.log.info({ code: e.code, ...(err === undefined ? {} : { err: errSummary(err) }) }, 'store unavailable: request refused');
   return reply.code(e.statusCode).header('retry-after', '5').header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(e.issue, e.message));
 }
 
