@@ -8,6 +8,9 @@ import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { loadScenarios, scenarioRequest, SERVICE_IDS } from '../support/scenarios.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
+import { openStore } from '../../src/store/database.js';
+import { DatabaseReplayStore } from '../../src/store/replay-store.js';
+import { storeFollowUpMemory } from '../../src/store/follow-up.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -348,6 +351,68 @@ describe.skipIf(!PG_URL)('a database that goes away (PostgreSQL; skipped without
     await expectAcknowledgedStored(database, traffic.feedback.filter((f) => f.phase === 'restored'), schema);
     expectNoStacks(logs.lines);
   }, 60_000);
+});
+
+describe.skipIf(!PG_URL)('what hook calls ask the store while it is down (skipped without DATABASE_URL)', () => {
+  it('JWT replay: kept in memory during the outage, and a token seen then is still refused once the database is back', async () => {
+    const database = await ownDatabase();
+    const proxy = proxyFor();
+    await proxy.start();
+    const store = await openStore({ databaseUrl: urlFor(database, proxy), dataDir: tempDataDir() });
+    try {
+      const replays = new DatabaseReplayStore(store);
+      const now = Date.now();
+      const exp = now + 300_000;
+      expect(await replays.remember('iss|before', exp, now)).toBe(true);
+      await proxy.cut();
+      // The first check meets the cut (and marks the store down); none waits more than the bound.
+      const t0 = performance.now();
+      expect(await replays.remember('iss|during', exp, now)).toBe(true);
+      expect(await replays.remember('iss|during', exp, now)).toBe(false);
+      expect(performance.now() - t0).toBeLessThan(2_500);
+      expect(store.state).toBe('down');
+      await proxy.restore();
+      for (const t1 = performance.now(); store.state !== 'up'; await sleep(50)) expect(performance.now() - t1).toBeLessThan(RECOVERY_BOUND_MS);
+      // Back: the one seen in memory is still a replay (the database never heard of it), the one before too, a new one is new.
+      expect(await replays.remember('iss|during', exp, now + 1_000)).toBe(false);
+      expect(await replays.remember('iss|before', exp, now + 1_000)).toBe(false);
+      expect(await replays.remember('iss|after', exp, now + 1_000)).toBe(true);
+      const kept = await admin(async (c) => (await c.query('select jti_key from jti_seen order by jti_key')).rows.map((r: { jti_key: string }) => r.jti_key), database);
+      expect(kept).toEqual(['iss|after', 'iss|before']);
+      // Once the token has expired, memory forgets it and the id may be used again.
+      expect(await replays.remember('iss|during', exp + 300_000, exp + 61_000)).toBe(true);
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  }, 30_000);
+
+  it('follow-up memory: once per key from memory while down, no claim about earlier advice, and never a long wait', async () => {
+    const database = await ownDatabase();
+    const proxy = proxyFor();
+    await proxy.start();
+    const store = await openStore({ databaseUrl: urlFor(database, proxy), dataDir: tempDataDir() });
+    try {
+      const memory = storeFollowUpMemory(store);
+      const at = new Date();
+      expect(await memory.firstTime('encounter|e1', at)).toBe(true);
+      expect(await memory.firstTime('encounter|e1', at)).toBe(false);
+      await proxy.cut();
+      const t0 = performance.now();
+      expect(await memory.firstTime('encounter|e2', at)).toBe(true);
+      expect(await memory.firstTime('encounter|e2', at)).toBe(false);
+      expect(await memory.imagingAdviceActedOn('p1', new Date(0))).toBe(false);
+      expect(performance.now() - t0).toBeLessThan(2_500);
+      await proxy.restore();
+      for (const t1 = performance.now(); store.state !== 'up'; await sleep(50)) expect(performance.now() - t1).toBeLessThan(RECOVERY_BOUND_MS);
+      // Shown while the store was down: not again now that it is back, though the store never heard of it.
+      expect(await memory.firstTime('encounter|e2', at)).toBe(false);
+      expect(await memory.firstTime('encounter|e3', at)).toBe(true);
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(!PG_URL)('the service process when its database connection is cut (skipped without DATABASE_URL)', () => {
