@@ -206,7 +206,6 @@ export class ObservedDialect implements Dialect {
   createAdapter() {
     return this.inner.createAdapter();
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   createIntrospector(db: Kysely<any>) {
     return this.inner.createIntrospector(db);
   }
