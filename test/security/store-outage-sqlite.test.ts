@@ -7,6 +7,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore, type Store } from '../../src/store/database.js';
 import { AuditRetryError } from '../../src/store/audit-retry-error.js';
+import { isStoreOutage } from '../../src/store/supervisor.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { loadScenarios, scenarioRequest, SERVICE_IDS } from '../support/scenarios.js';
 
@@ -206,4 +207,35 @@ describe('an SQLite store that cannot be written', () => {
     await store.writeAudit([record]);
     expect(filler.prepare("select count(*) as n from audit_card where card_uuid = 'full-1-card'").get()).toEqual({ n: 1 });
   }, 30_000);
+});
+
+describe('which errors are an outage (the store degrades and retries) and which are a fault of one query', () => {
+  const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+  it.each([
+    ['a refused connection', withCode('ECONNREFUSED')],
+    ['a reset connection', withCode('ECONNRESET')],
+    ['PostgreSQL shutting down', withCode('57P01', 'terminating connection due to administrator command')],
+    ['a connection exception (class 08)', withCode('08006')],
+    ['the database gone', withCode('3D000')],
+    ['a table gone (database re-created empty)', withCode('42P01')],
+    ['a connection ended mid-query', new Error('Connection terminated unexpectedly')],
+    ['no pool connection within the timeout', new Error('timeout exceeded when trying to connect')],
+    ['a migration that met one', new Error('store migration failed', { cause: withCode('ECONNREFUSED') })],
+    ['SQLite disk full', withCode('SQLITE_FULL')],
+    ['SQLite read-only', withCode('SQLITE_READONLY_DBMOVED')],
+    ['SQLite I/O error', withCode('SQLITE_IOERR_WRITE')],
+    ['SQLite cannot open', withCode('SQLITE_CANTOPEN')],
+  ])('outage: %s', (_name, err) => {
+    expect(isStoreOutage(err)).toBe(true);
+  });
+  it.each([
+    ['a duplicate key', withCode('23505')],
+    ['a missing column value', withCode('23502')],
+    ['an SQLite constraint', withCode('SQLITE_CONSTRAINT_NOTNULL')],
+    ['a syntax error', withCode('42601')],
+    ['a plain error', new Error('boom')],
+    ['not an error at all', 'boom'],
+  ])('not an outage: %s', (_name, err) => {
+    expect(isStoreOutage(err)).toBe(false);
+  });
 });
