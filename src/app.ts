@@ -54,6 +54,8 @@ export interface AppOptions {
   jwksCooldownMs?: number;
   /** The feedback and audit store; opened from DATABASE_URL or DATA_DIR when not given (and then closed with the app). */
   store?: Store;
+  /** Audit records held while the store is slow or down before new ones are dropped and counted (default 10 000). */
+  auditQueueMax?: number;
 }
 
 /** What the log keeps of an error at info and above: its type, code and message (status for HTTP errors), never the stack. */
@@ -173,14 +175,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       limitFailuresPerAddress = app.createRateLimit({ max: config.rateLimitAuthFailuresPerAddress, timeWindow: 60_000, keyGenerator: (request) => `auth-failed:${request.ip}` });
     }
   }
-  const store = options.store ?? (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret }));
-  const audit = new AuditWriter(store, app.log);
+  // A store that is not there does not stop the start: it comes up `starting` and keeps retrying (see /readyz).
+  const store =
+    options.store ??
+    (await openStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, hashSecret: config.auditHashSecret, log: app.log }));
+  const audit = new AuditWriter(store, app.log, options.auditQueueMax ? { maxQueue: options.auditQueueMax } : {});
   const now = options.now ?? (() => new Date());
   // Retention: old audit and feedback go, hourly; the timer must not keep the process alive. One purge at a time, and
   // shutdown stops it between chunks and waits for the chunk under way before the store closes.
   let purging: Promise<unknown> | undefined;
   let closing = false;
   const purge = setInterval(() => {
+    if (store.state !== 'up') return;
     purging ??= purgeOlderThan(store, new Date(Date.now() - config.auditRetentionDays * 86_400_000), { stopped: () => closing })
       .catch((err: Error) => app.log.error({ err: { message: err.message } }, 'retention purge failed'))
       .finally(() => {
@@ -195,7 +201,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await audit.close();
     if (!options.store) await store.close();
   });
-  const metrics = new Metrics(rules, () => audit.dropped);
+  const metrics = new Metrics(rules, () => audit.dropped, { up: () => store.state === 'up', auditQueued: () => audit.queued });
   registry.onChange((next) => metrics.rulesChanged(next));
   if (options.watchRules ?? (!options.rules && config.rulesWatch)) {
     const stop = watchRules(config.rulesDir, registry, app.log);
@@ -233,7 +239,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
     // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
-    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store) : undefined;
+    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store, app.log) : undefined;
     const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays, maxTokenLifetimeS: config.maxTokenLifetimeS });
     cdsChecks.push(cdsAuthHook({ verifier, publicBaseUrl: config.publicBaseUrl, deadlineMs: config.deadlineMs, limitPerIssuer, limitFailuresPerAddress }));
   }
@@ -241,7 +247,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerInScope(app, 'cds-hooks', cdsChecks, async (scope) => {
     await scope.register(discoveryRoutes, { catalog, rules: registry });
     await scope.register(feedbackRoutes, { catalog, store, now, metrics });
-    await scope.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
+    await scope.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), auditUnhashable: () => audit.dropUnhashable(), hash: (value) => store.hash(value), deps, followUp: storeFollowUpMemory(store) });
   });
 
   // The admin pages (/analytics*, /playground*): ADMIN_TOKEN on every route of the scope when CDS_AUTH=jwt.

@@ -4,7 +4,7 @@ import type { OperationOutcome } from 'fhir/r4.js';
  * The service's errors, one code each, as fastify does it: callers and tests match on `code`, never on text.
  * Every error reaches the client as a FHIR OperationOutcome (CDS Hooks 3.0 ballot, "Returning OperationOutcome").
  */
-export type IssueType = 'invalid' | 'not-found' | 'processing' | 'too-long' | 'exception' | 'security' | 'not-supported' | 'throttled';
+export type IssueType = 'invalid' | 'not-found' | 'processing' | 'too-long' | 'exception' | 'security' | 'not-supported' | 'throttled' | 'transient';
 
 export class CdsError extends Error {
   constructor(
@@ -34,6 +34,7 @@ export const Errors = {
   unsupportedMediaType: () => new CdsError('CDS_ERR_MEDIA_TYPE', 415, 'Send application/json', 'not-supported'),
   notFound: () => new CdsError('CDS_ERR_NOT_FOUND', 404, 'Not found', 'not-found'),
   internal: () => new CdsError('CDS_ERR_INTERNAL', 500, 'Internal error', 'exception'),
+  storeUnavailable: () => new CdsError('CDS_ERR_STORE_UNAVAILABLE', 503, 'The store is unavailable; try again later', 'transient'),
 } as const;
 
 export function operationOutcome(issue: IssueType, diagnostics: string): OperationOutcome {

@@ -9,15 +9,14 @@ import { evidenceSection } from '../cards/evidence-links.js';
 import { fill, renderMarkdown } from '../cards/template.js';
 import { chooseLanguage, prognosisPhase } from '../scripts/script-view.js';
 import type { FollowUpMemory } from '../store/follow-up.js';
-import { patientHash } from '../store/audit-record.js';
 import type { HookDeps, HookResult, HookSummary } from './handle-hook.js';
 import { readRecord } from './read-record.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsCard, CdsSuggestion, HookRequest } from './types.js';
 
 export interface FollowUpDeps extends HookDeps {
+  /** The store's memory; it answers even when the store is down (see storeFollowUpMemory), within a bounded wait. */
   memory: FollowUpMemory;
-  hash: (value: string) => string;
 }
 
 const quiet = (summary: HookSummary): HookResult => ({ response: { cards: [] }, assessments: [], summary, suggestionKinds: new Map() });
@@ -58,7 +57,7 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
     const when = parseFhirDate(o.authoredOn);
     return (!when || when >= since) && rules.scope.orders.some((s) => rules.terminology.matchConcept(s.valueSet, o.code));
   });
-  const reconsidering = withdrawn || (await deps.memory.imagingAdviceActedOn(patientHash(deps.hash, request.context.patientId), since));
+  const reconsidering = withdrawn || (await deps.memory.imagingAdviceActedOn(request.context.patientId, since));
 
   const language = chooseLanguage(languagesOf(data.Patient.items[0]), rules.scripts);
   const fu = language.strings.followUp;

@@ -28,8 +28,10 @@ export class Metrics {
   readonly safetyOverrules = new Counter({ name: 'lbp_cds_safety_guard_overrules_total', help: 'Times the safety guard overruled the rules (each one means the rules need fixing)', registers: [this.registry] });
   readonly rulesInfo = new Gauge({ name: 'lbp_cds_rules_info', help: 'The active rules version (value 1)', labelNames: ['version', 'hash'], registers: [this.registry] });
   readonly auditDropped: Gauge;
+  readonly auditQueued: Gauge;
+  readonly storeUp: Gauge;
 
-  constructor(rules: { version: string; hash: string }, auditDropped: () => number) {
+  constructor(rules: { version: string; hash: string }, auditDropped: () => number, store: { up: () => boolean; auditQueued: () => number } = { up: () => true, auditQueued: () => 0 }) {
     collectDefaultMetrics({ register: this.registry });
     this.rulesInfo.set({ version: rules.version, hash: rules.hash }, 1);
     this.auditDropped = new Gauge({
@@ -38,6 +40,22 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(auditDropped());
+      },
+    });
+    this.auditQueued = new Gauge({
+      name: 'lbp_cds_audit_queued_records',
+      help: 'Audit records waiting to be written (they wait while the store is down, up to the queue bound)',
+      registers: [this.registry],
+      collect() {
+        this.set(store.auditQueued());
+      },
+    });
+    this.storeUp = new Gauge({
+      name: 'lbp_cds_store_up',
+      help: 'Whether the feedback and audit store is up (1) or down or still starting (0); the service answers degraded meanwhile',
+      registers: [this.registry],
+      collect() {
+        this.set(store.up() ? 1 : 0);
       },
     });
   }

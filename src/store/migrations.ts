@@ -88,6 +88,7 @@ export async function migrate(db: Kysely<unknown>, schema?: string): Promise<voi
   const { error, results } = await new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new Error(`store migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`);
+    // The cause keeps its code: an outage met while migrating is retried, a failing migration is not.
+    throw new Error(`store migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
   }
 }

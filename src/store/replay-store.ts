@@ -1,4 +1,5 @@
 import type { Store } from './database.js';
+import { errSummary, isStoreOutage, silentLog, within, type StoreLog } from './supervisor.js';
 
 /** Where seen JWT ids are kept until their tokens expire: one instance's memory, or the shared store for several. */
 export interface ReplayStore {
@@ -17,11 +18,21 @@ export class MemoryReplayStore implements ReplayStore {
     return this.seen.size;
   }
 
+  /** True when the id was remembered and its token is still alive (nothing is remembered by asking). */
+  has(key: string, nowMs: number): boolean {
+    this.sweep(nowMs);
+    const until = this.seen.get(key);
+    return until !== undefined && until > nowMs;
+  }
+
+  private sweep(nowMs: number): void {
+    if (nowMs < this.nextPurge) return;
+    this.nextPurge = nowMs + REPLAY_PURGE_INTERVAL_MS;
+    for (const [k, until] of this.seen) if (until <= nowMs) this.seen.delete(k);
+  }
+
   async remember(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
-    if (nowMs >= this.nextPurge) {
-      this.nextPurge = nowMs + REPLAY_PURGE_INTERVAL_MS;
-      for (const [k, until] of this.seen) if (until <= nowMs) this.seen.delete(k);
-    }
+    this.sweep(nowMs);
     const until = this.seen.get(key);
     if (until !== undefined && until > nowMs) return false;
     this.seen.set(key, expiresAtMs);
@@ -29,13 +40,48 @@ export class MemoryReplayStore implements ReplayStore {
   }
 }
 
-/** The replay store in the database, so a token used on one replica is refused by the others. */
+/** A replay check waits at most this long for the database before it falls back to this instance's memory. */
+export const REPLAY_DB_WAIT_MS = 1_000;
+
+/**
+ * The replay store in the database, so a token used on one replica is refused by the others. While the database is
+ * down the ids are kept in this instance's memory instead (hook calls keep being answered; a replay to this instance is
+ * still refused, one to another replica is not), and they are checked there too, after the database is back, until
+ * their tokens expire.
+ */
 export class DatabaseReplayStore implements ReplayStore {
   private nextPurge = 0;
   private purging?: Promise<void>;
-  constructor(private readonly store: Store) {}
+  private readonly memory = new MemoryReplayStore();
+  private degraded = false;
+  constructor(
+    private readonly store: Store,
+    private readonly log: StoreLog = silentLog,
+  ) {}
 
   async remember(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    if (this.memory.size > 0 && this.memory.has(key, nowMs)) return false;
+    if (this.store.state !== 'up') return this.fallBack(key, expiresAtMs, nowMs, undefined);
+    try {
+      const fresh = await within(REPLAY_DB_WAIT_MS, this.rememberInDatabase(key, expiresAtMs, nowMs));
+      this.degraded = false;
+      return fresh;
+    } catch (err) {
+      // The driver has told the store already (a lost connection marks it down); a slow answer only skips this check.
+      if (!isStoreOutage(err)) throw err;
+      return this.fallBack(key, expiresAtMs, nowMs, err);
+    }
+  }
+
+  private fallBack(key: string, expiresAtMs: number, nowMs: number, err: unknown): Promise<boolean> {
+    if (!this.degraded) {
+      this.degraded = true;
+      this.log.warn(err === undefined ? {} : { err: errSummary(err) }, 'JWT replay check in this instance\'s memory while the store is unavailable');
+    }
+    return this.memory.remember(key, expiresAtMs, nowMs);
+  }
+
+  private async rememberInDatabase(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     const expires = new Date(expiresAtMs).toISOString();
     const now = new Date(nowMs).toISOString();
     const db = this.store.db;

@@ -19,6 +19,7 @@ const database = new BetterSqlite3(workerData.file);
 database.pragma('journal_mode = WAL');
 database.pragma('synchronous = FULL');
 database.pragma(`busy_timeout = ${Number(workerData.busyTimeoutMs)}`);
+if (workerData.maxPageCount) database.pragma(`max_page_count = ${Math.floor(Number(workerData.maxPageCount))}`);
 
 /** @param {string} table @param {string[]} columns */
 const insert = (table, columns) =>

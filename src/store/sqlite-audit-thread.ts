@@ -33,6 +33,7 @@ export class SqliteAuditThread {
   constructor(
     private readonly file: string,
     private readonly busyTimeoutMs: number,
+    private readonly maxPageCount?: number,
   ) {}
 
   write(batch: AuditRecord[]): Promise<void> {
@@ -74,7 +75,7 @@ export class SqliteAuditThread {
   private start(): Thread | undefined {
     if (this.current) return this.current;
     if (performance.now() - this.failedAt < RESTART_AFTER_MS) return undefined;
-    const worker = new Worker(new URL('./sqlite-audit-thread.mjs', import.meta.url), { workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs } });
+    const worker = new Worker(new URL('./sqlite-audit-thread.mjs', import.meta.url), { workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxPageCount: this.maxPageCount } });
     // Each thread settles its own batches: a thread that failed never touches its successor's.
     const pending = new Map<number, Pending>();
     const thread: Thread = { worker, pending, inflight: new Set(), exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
@@ -86,7 +87,8 @@ export class SqliteAuditThread {
       if (message.error === undefined) waiting.resolve();
       // Another connection held the lock (SQLITE_BUSY and its extended codes, SQLITE_LOCKED): it passes.
       else if (message.code?.startsWith('SQLITE_BUSY') || message.code === 'SQLITE_LOCKED') waiting.reject(new AuditRetryError(message.error));
-      else waiting.reject(new Error(message.error));
+      // Any other failure keeps SQLite's code, so the store can tell a file it cannot write (full, read-only) from a bad batch.
+      else waiting.reject(Object.assign(new Error(message.error), message.code ? { code: message.code } : {}));
     });
     const fail = (err: Error) => {
       if (this.current === thread) {

@@ -1,9 +1,23 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { Errors } from '../../errors.js';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Errors, operationOutcome } from '../../errors.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { Store } from '../../store/database.js';
 import { storeFeedback, type FeedbackItem } from '../../store/feedback.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { errSummary, within } from '../../store/supervisor.js';
+
+/** A feedback write that has not committed within this long is answered 503 (the client may send it again: it is idempotent). */
+export const FEEDBACK_WRITE_WAIT_MS = 5_000;
+
+/**
+ * 503 with an OperationOutcome (CDS_ERR_STORE_UNAVAILABLE, issue `transient`) and a Retry-After. Sent here rather than
+ * thrown: a store outage is expected, it is logged (info) with the store's code and message, not as a 5xx fault.
+ */
+export function storeUnavailable(request: FastifyRequest, reply: FastifyReply, err?: unknown): FastifyReply {
+  const e = Errors.storeUnavailable();
+  request.log.info({ code: e.code, ...(err === undefined ? {} : { err: errSummary(err) }) }, 'store unavailable: request refused');
+  return reply.code(e.statusCode).header('retry-after', '5').header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(e.issue, e.message));
+}
 
 const feedbackSchema = {
   type: 'object',
@@ -47,6 +61,7 @@ const feedbackSchema = {
  * The clinician's comment is free text: the store keeps only that there was one.
  */
 export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store: Store; now: () => Date; metrics: Metrics }> = async (app, opts) => {
+  // 200 only once the feedback is committed: with the store down, or a write that fails or does not finish, 503.
   app.post<{ Params: { id: string }; Body: { feedback: FeedbackItem[] } }>(
     '/cds-services/:id/feedback',
     {
@@ -64,7 +79,13 @@ export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store
           throw Errors.invalidRequest(`feedback[${i}].overrideReason needs a reason or a userComment (cds-fb-3)`);
         }
       });
-      const stored = await storeFeedback(opts.store, request.params.id, request.body.feedback, opts.now());
+      if (opts.store.state !== 'up') return storeUnavailable(request, reply);
+      let stored: number;
+      try {
+        stored = await within(FEEDBACK_WRITE_WAIT_MS, storeFeedback(opts.store, request.params.id, request.body.feedback, opts.now()));
+      } catch (err) {
+        return storeUnavailable(request, reply, err);
+      }
       for (const f of request.body.feedback) opts.metrics.feedback.inc({ outcome: f.outcome });
       request.log.info({ service: request.params.id, items: request.body.feedback.length, stored }, 'feedback');
       return reply.send({});

@@ -11,6 +11,7 @@ import { auditRecord } from '../../store/audit-record.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { inSpan } from '../../observability/tracing.js';
 import type { AuditRecord } from '../../store/audit-writer.js';
+import { StoreUnavailableError } from '../../store/supervisor.js';
 
 export interface HookRouteOptions {
   catalog: ServiceCatalog;
@@ -18,6 +19,9 @@ export interface HookRouteOptions {
   deps: HookDeps;
   /** Queues the audit record of a call that returned cards; never waits for the store. */
   audit: (record: AuditRecord) => void;
+  /** A call with cards whose record could not be made (the store's hash secret is not known yet): counted, never queued raw. */
+  auditUnhashable?: () => void;
+  /** Keyed hash of identities; throws StoreUnavailableError while its secret is not known. */
   hash: (value: string) => string;
   /** What the follow-up service already said, and earlier imaging advice (the store). */
   followUp: FollowUpMemory;
@@ -52,7 +56,7 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
       const service = opts.catalog.get(request.params.id)!;
       const result = await inSpan('cds.hook', { 'cds.service': service.definition.id, 'cds.hook': service.definition.hook }, async (set) => {
         const r = FOLLOW_UP_HOOKS.has(service.definition.hook)
-          ? await handleFollowUp(request.body, service, { ...opts.deps, rules: opts.deps.rules, memory: opts.followUp, hash: opts.hash }, started)
+          ? await handleFollowUp(request.body, service, { ...opts.deps, rules: opts.deps.rules, memory: opts.followUp }, started)
           : await handleHook(request.body, service, opts.deps, started);
         set({ 'cds.orders': r.summary.orders, 'cds.recommendations': r.summary.recommendations.join(','), 'cds.fhir_calls': r.summary.fhirCalls.length });
         return r;
@@ -75,15 +79,22 @@ export const hookRoutes: FastifyPluginAsync<HookRouteOptions> = async (app, opts
         'hook call',
       );
       for (const note of result.summary.overruled) request.log.error({ service: service.definition.id }, `safety guard: ${note}`);
-      const record = auditRecord({
-        request: request.body,
-        service: service.definition.id,
-        result,
-        rulesVersion: opts.deps.rules.label,
-        durationMs: performance.now() - started,
-        at: opts.deps.now(),
-        hash: opts.hash,
-      });
+      let record: AuditRecord | undefined;
+      try {
+        record = auditRecord({
+          request: request.body,
+          service: service.definition.id,
+          result,
+          rulesVersion: opts.deps.rules.label,
+          durationMs: performance.now() - started,
+          at: opts.deps.now(),
+          hash: opts.hash,
+        });
+      } catch (err) {
+        // The answer goes out whatever the store can do; only its audit record is lost, and counted.
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        opts.auditUnhashable?.();
+      }
       if (record) opts.audit(record);
       return reply.type('application/json; charset=utf-8').send(result.response);
     },
