@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       log.fatal(err.message);
       process.exit(1);
     }
-    // Anything else (the store unreachable, a port in use): one clear line, no stack trace.
+    // Anything else (a port in use, a database that answers but refuses the migrations): one clear line, no stack trace.
     log.fatal({ code: (err as { code?: string }).code }, `cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
