@@ -228,6 +228,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     baseUrl: config.publicBaseUrl,
     deadlineMs: config.deadlineMs,
     fhirMaxPages: config.fhirMaxPages,
+    fhirMaxResponseBytes: config.fhirMaxResponseBytes,
+    fhirMaxEntries: config.fhirMaxEntries,
+    // The CDS Hooks spec requires TLS in production: with JWT auth on, an http: fhirServer needs FHIR_ALLOW_HTTP=true.
+    fhirServers: { httpsOnly: config.auth === 'jwt' && !config.fhirAllowHttp, origins: config.fhirServerAllowlist },
   };
   await app.register(hookRoutes, { catalog, metrics, audit: (record) => audit.enqueue(record), hash: store.hash, deps, followUp: storeFollowUpMemory(store) });
   await app.register(playgroundRoutes, {

@@ -171,3 +171,8 @@ export function jsonBoundsProblem(value: unknown, maxDepth: number, maxArray: nu
   }
   return undefined;
 }
+
+/** A FHIR id (1 to 64 letters, digits, '-' and '.'), and not "." or "..": safe as a path segment of a FHIR URL. */
+export function isFhirId(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(value) && value !== '.' && value !== '..';
+}
