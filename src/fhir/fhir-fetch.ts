@@ -3,7 +3,7 @@ import https from 'node:https';
 import zlib from 'node:zlib';
 import type { Bundle, BundleEntry, BundleLink } from 'fhir/r4.js';
 import { inSpan } from '../observability/tracing.js';
-import { jsonBoundsProblem } from './shape.js';
+import { jsonBoundsProblem, JsonBoundsScanner } from './shape.js';
 
 /** How one prefetch query fared against the EHR's FHIR server; what the log may say (no URL, no data, no token). */
 export interface FhirCall {
@@ -69,9 +69,11 @@ class Unreadable {
   ) {}
 }
 
+/** What is left of one search's limits for its next page. */
 interface Budget {
   wire: number;
   decoded: number;
+  entries: number;
 }
 
 type RawAnswer = { body: Buffer; wire: number; status: number } | { failed: Unreadable; retry?: boolean };
@@ -88,9 +90,10 @@ const ENCODINGS = new Set(['identity', 'gzip', 'x-gzip', 'deflate', 'br']);
 /**
  * One GET, read by hand: no redirect is followed, a Content-Length over the budget is refused before reading, and the
  * body is counted as it arrives and again as it is decompressed (streaming), so neither a large body nor a small one
- * that inflates past the budget is ever held in full. Resolves; never rejects.
+ * that inflates past the budget is ever held in full. The decoded bytes go through the JSON bounds scanner as they come,
+ * so nesting, arrays and entries past the limits stop the read before anything is parsed. Resolves; never rejects.
  */
-function getOnce(url: URL, headers: Record<string, string>, signal: AbortSignal, budget: Budget): Promise<RawAnswer> {
+function getOnce(url: URL, headers: Record<string, string>, signal: AbortSignal, budget: Budget, limits: FhirAnswerLimits): Promise<RawAnswer> {
   return new Promise<RawAnswer>((resolve) => {
     if (signal.aborted) return resolve({ failed: new Unreadable('timeout') });
     let settled = false;
@@ -126,6 +129,7 @@ function getOnce(url: URL, headers: Record<string, string>, signal: AbortSignal,
       if (!ENCODINGS.has(encoding)) return settle({ failed: new Unreadable('malformed', status, 'unsupported content encoding') }, true);
 
       const chunks: Buffer[] = [];
+      const scanner = new JsonBoundsScanner(limits.maxDepth, limits.maxArray, budget.entries);
       let wire = 0;
       let decoded = 0;
       const tooLarge = () => settle({ failed: new Unreadable('too-large', status, 'answer larger than the limit') }, true);
@@ -134,6 +138,8 @@ function getOnce(url: URL, headers: Record<string, string>, signal: AbortSignal,
         if (settled) return;
         decoded += chunk.length;
         if (decoded > budget.decoded) return tooLarge();
+        const bounds = scanner.push(chunk);
+        if (bounds) return settle({ failed: new Unreadable('too-large', status, bounds.startsWith('more than') ? `more than ${limits.maxEntries} entries` : `answer ${bounds}`) }, true);
         chunks.push(chunk);
       };
       res.on('data', (chunk: Buffer) => {
@@ -170,8 +176,8 @@ function isResource(value: unknown): value is { resourceType: string } {
 
 /** Reads one page: a FHIR resource within the bounds, or why not. The deadline counts the parse too. */
 async function getPage(url: URL, headers: Record<string, string>, signal: AbortSignal, budget: Budget, limits: FhirAnswerLimits): Promise<{ value: { resourceType: string }; wire: number; decoded: number }> {
-  let raw = await getOnce(url, headers, signal, budget);
-  if ('retry' in raw && raw.retry) raw = await getOnce(url, headers, signal, budget);
+  let raw = await getOnce(url, headers, signal, budget, limits);
+  if ('retry' in raw && raw.retry) raw = await getOnce(url, headers, signal, budget, limits);
   if ('failed' in raw) throw raw.failed;
   let value: unknown;
   try {
@@ -183,8 +189,8 @@ async function getPage(url: URL, headers: Record<string, string>, signal: AbortS
   if (signal.aborted) throw new Unreadable('timeout');
   if (!isResource(value)) throw new Unreadable('not-a-resource', raw.status);
   const entries = (value as { entry?: unknown }).entry;
-  // Counted before the walk: a search with far too many entries is refused at once.
-  if (Array.isArray(entries) && entries.length > limits.maxEntries) throw new Unreadable('too-large', raw.status, `more than ${limits.maxEntries} entries`);
+  // The scanner counted them already, unless the key was written with escapes.
+  if (Array.isArray(entries) && entries.length > budget.entries) throw new Unreadable('too-large', raw.status, `more than ${limits.maxEntries} entries`);
   const bounds = jsonBoundsProblem(value, limits.maxDepth, limits.maxArray);
   if (bounds) throw new Unreadable('too-large', raw.status, `answer ${bounds}`);
   return { value, wire: raw.wire, decoded: raw.body.length };
@@ -223,11 +229,13 @@ export async function fetchFromFhirServer(req: FhirFetchRequest): Promise<FhirFe
         // The query must stay under fhirServer: the token goes nowhere else.
         const first = base ? new URL(query, baseHref) : undefined;
         if (!base || !first || !first.href.startsWith(baseHref)) throw new Unreadable('bad-url');
-        const budget: Budget = { wire: limits.maxBytes, decoded: limits.maxBytes };
+        const budget: Budget = { wire: limits.maxBytes, decoded: limits.maxBytes, entries: limits.maxEntries };
         const read = async (url: URL) => {
           const page = await getPage(url, headers, signal, budget, limits);
           budget.wire -= page.wire;
           budget.decoded -= page.decoded;
+          const entries = (page.value as { entry?: unknown }).entry;
+          if (Array.isArray(entries)) budget.entries -= entries.length;
           call.pages += 1;
           return page.value;
         };
