@@ -8,10 +8,10 @@ import type { CatalogEntry } from './service-catalog.js';
 import type { HookRequest } from './types.js';
 
 /**
- * Time kept back from the deadline for the work after the FHIR queries (facts, rules, cards). The answers are bounded in
- * bytes and entries, so reading what arrived in time fits in it.
+ * Time kept back from the deadline for the work after the FHIR queries (facts, rules, cards): a share of the deadline,
+ * from 50 to 300 ms. The answers are bounded in bytes and entries, so reading what arrived in time fits in it.
  */
-const DEADLINE_RESERVE_MS = 50;
+const reserveMs = (deadlineMs: number) => Math.min(300, Math.max(50, Math.round(deadlineMs * 0.15)));
 
 /**
  * The record for a call: prefetch, and for each absent key a query to fhirServer within the deadline (which runs from
@@ -24,7 +24,7 @@ export async function readRecord(request: HookRequest, service: CatalogEntry, de
   if (absent.length > 0 && !request.fhirServer) throw Errors.prefetchMissing(absent);
   let fetched: FetchedPrefetch | undefined;
   if (absent.length > 0 && request.fhirServer) {
-    const budget = Math.max(1, Math.floor(deps.deadlineMs - (performance.now() - startedAt) - DEADLINE_RESERVE_MS));
+    const budget = Math.max(1, Math.floor(deps.deadlineMs - (performance.now() - startedAt) - reserveMs(deps.deadlineMs)));
     const result = await fetchFromFhirServer({
       fhirServer: request.fhirServer,
       accessToken: request.fhirAuthorization?.access_token,
