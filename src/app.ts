@@ -232,6 +232,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     baseUrl: config.publicBaseUrl,
     deadlineMs: config.deadlineMs,
     fhirMaxPages: config.fhirMaxPages,
+    fhirMaxResponseBytes: config.fhirMaxResponseBytes,
+    fhirMaxEntries: config.fhirMaxEntries,
+    // The CDS Hooks spec requires TLS in production: with JWT auth on, an http: fhirServer needs FHIR_ALLOW_HTTP=true.
+    fhirServers: { httpsOnly: config.auth === 'jwt' && !config.fhirAllowHttp, origins: config.fhirServerAllowlist },
   };
 
   // Everything under /cds-services: a CDS Hooks JWT on every route of the scope (CDS_AUTH=jwt), then a JSON body.

@@ -13,6 +13,14 @@ export interface Config {
   deadlineMs: number;
   /** Pages of one search followed on the EHR's FHIR server (FHIR_MAX_PAGES; not in the contract). */
   fhirMaxPages: number;
+  /** Bytes one FHIR search may bring, all pages together, on the wire and again decompressed (FHIR_MAX_RESPONSE_BYTES). */
+  fhirMaxResponseBytes: number;
+  /** Entries one FHIR search (or one prefetch Bundle) may bring, all pages together (FHIR_MAX_ENTRIES). */
+  fhirMaxEntries: number;
+  /** Accept an http: fhirServer when CDS_AUTH=jwt (FHIR_ALLOW_HTTP; with auth off, http: is always accepted). */
+  fhirAllowHttp: boolean;
+  /** Origins fhirServer may have (FHIR_SERVER_ALLOWLIST, comma-separated); empty: any. */
+  fhirServerAllowlist: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   adminToken?: string;
   /** Browser origins allowed to call /cds-services (CDS_CORS_ORIGINS, comma-separated; "*" for any). */
@@ -68,6 +76,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const port = integer(env, 'PORT', 3000, 0, 65535, problems);
   const deadlineMs = integer(env, 'CDS_DEADLINE_MS', 1500, 50, 60_000, problems);
   const fhirMaxPages = integer(env, 'FHIR_MAX_PAGES', 10, 1, 100, problems);
+  const fhirMaxResponseBytes = integer(env, 'FHIR_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024, problems);
+  const fhirMaxEntries = integer(env, 'FHIR_MAX_ENTRIES', 5000, 1, 100_000, problems);
+  const fhirAllowHttp = (env.FHIR_ALLOW_HTTP || 'false').toLowerCase();
+  if (fhirAllowHttp !== 'true' && fhirAllowHttp !== 'false') problems.push(`FHIR_ALLOW_HTTP must be "true" or "false" (got "${env.FHIR_ALLOW_HTTP}")`);
+  const fhirServerAllowlist: string[] = [];
+  for (const o of (env.FHIR_SERVER_ALLOWLIST ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    let origin: string | undefined;
+    try {
+      if (/^https?:\/\/[^/?#@\s]+$/i.test(o)) origin = new URL(o).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin) fhirServerAllowlist.push(origin);
+    else problems.push(`FHIR_SERVER_ALLOWLIST: "${o}" is not an origin (scheme://host[:port])`);
+  }
   const rateLimitPerAddress = integer(env, 'RATE_LIMIT_PER_ADDRESS', 12_000, 0, 10_000_000, problems);
   const rateLimitPerIssuer = integer(env, 'RATE_LIMIT_PER_ISSUER', 30_000, 0, 10_000_000, problems);
   const rateLimitAuthFailuresPerAddress = integer(env, 'RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS', 600, 0, 10_000_000, problems);
@@ -109,6 +132,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     rulesDir: path(env.RULES_DIR || './rules', cwd),
     deadlineMs,
     fhirMaxPages,
+    fhirMaxResponseBytes,
+    fhirMaxEntries,
+    fhirAllowHttp: fhirAllowHttp === 'true',
+    fhirServerAllowlist,
     logLevel: logLevel as Config['logLevel'],
     adminToken: env.ADMIN_TOKEN || undefined,
     corsOrigins,

@@ -44,6 +44,42 @@ describe('configuration', () => {
   });
 });
 
+describe('bounds on what the FHIR server sends', () => {
+  it('have defaults: 4 MiB and 5,000 entries per search, https only with JWT, any origin', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ fhirMaxResponseBytes: 4 * 1024 * 1024, fhirMaxEntries: 5000, fhirAllowHttp: false, fhirServerAllowlist: [] });
+  });
+
+  it('read FHIR_MAX_RESPONSE_BYTES, FHIR_MAX_ENTRIES and FHIR_ALLOW_HTTP', () => {
+    const c = loadConfig({ FHIR_MAX_RESPONSE_BYTES: '1048576', FHIR_MAX_ENTRIES: '250', FHIR_ALLOW_HTTP: 'TRUE' });
+    expect(c).toMatchObject({ fhirMaxResponseBytes: 1_048_576, fhirMaxEntries: 250, fhirAllowHttp: true });
+    expect(loadConfig({ FHIR_ALLOW_HTTP: 'false' }).fhirAllowHttp).toBe(false);
+    expect(loadConfig({ FHIR_ALLOW_HTTP: '' }).fhirAllowHttp).toBe(false);
+  });
+
+  it.each([
+    ['FHIR_MAX_RESPONSE_BYTES', '1000', /FHIR_MAX_RESPONSE_BYTES must be an integer from 65536 to 268435456/],
+    ['FHIR_MAX_RESPONSE_BYTES', '1e12', /FHIR_MAX_RESPONSE_BYTES/],
+    ['FHIR_MAX_RESPONSE_BYTES', 'lots', /FHIR_MAX_RESPONSE_BYTES/],
+    ['FHIR_MAX_ENTRIES', '0', /FHIR_MAX_ENTRIES must be an integer from 1 to 100000/],
+    ['FHIR_MAX_ENTRIES', '100001', /FHIR_MAX_ENTRIES/],
+    ['FHIR_MAX_ENTRIES', '2.5', /FHIR_MAX_ENTRIES/],
+    ['FHIR_ALLOW_HTTP', 'yes', /FHIR_ALLOW_HTTP must be "true" or "false"/],
+    ['FHIR_SERVER_ALLOWLIST', 'ehr.example.org', /FHIR_SERVER_ALLOWLIST: "ehr.example.org" is not an origin/],
+    ['FHIR_SERVER_ALLOWLIST', 'https://ehr.example.org/fhir', /is not an origin/],
+    ['FHIR_SERVER_ALLOWLIST', 'https://user@ehr.example.org', /is not an origin/],
+    ['FHIR_SERVER_ALLOWLIST', 'ftp://ehr.example.org', /is not an origin/],
+    ['FHIR_SERVER_ALLOWLIST', '*', /is not an origin/],
+  ])('refuse %s=%s', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('keep FHIR_SERVER_ALLOWLIST as normalised origins', () => {
+    const c = loadConfig({ FHIR_SERVER_ALLOWLIST: ' https://EHR.example.org:443 , http://127.0.0.1:8080,https://b.example.org ' });
+    expect(c.fhirServerAllowlist).toEqual(['https://ehr.example.org', 'http://127.0.0.1:8080', 'https://b.example.org']);
+  });
+});
+
 describe('starting the service', () => {
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {

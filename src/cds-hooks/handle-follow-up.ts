@@ -11,6 +11,7 @@ import { chooseLanguage, prognosisPhase } from '../scripts/script-view.js';
 import type { FollowUpMemory } from '../store/follow-up.js';
 import type { HookDeps, HookResult, HookSummary } from './handle-hook.js';
 import { readRecord } from './read-record.js';
+import { validateRequestBasics } from './validate-request.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsCard, CdsSuggestion, HookRequest } from './types.js';
 
@@ -29,7 +30,7 @@ const quiet = (summary: HookSummary): HookResult => ({ response: { cards: [] }, 
 export async function handleFollowUp(request: HookRequest, service: CatalogEntry, deps: FollowUpDeps, startedAt = performance.now()): Promise<HookResult> {
   const hook = service.definition.hook;
   if (request.hook !== hook) throw Errors.invalidRequest(`Service "${service.definition.id}" answers the ${hook} hook, not "${request.hook}"`);
-  if (request.fhirAuthorization && !request.fhirServer) throw Errors.invalidRequest('fhirAuthorization requires fhirServer');
+  validateRequestBasics(request, deps.fhirServers);
   if (hook === 'encounter-start' && !request.context.encounterId) throw Errors.invalidRequest('encounter-start needs context.encounterId');
 
   const summary: HookSummary = { orders: 0, recommendations: [], unreadableKeys: [], overruled: [], fhirCalls: [] };

@@ -15,7 +15,7 @@ import { readRecord } from './read-record.js';
 import type { FhirCall } from '../fhir/fhir-fetch.js';
 import type { CatalogEntry } from './service-catalog.js';
 import type { CdsAction, CdsCard, CdsResponse, HookRequest } from './types.js';
-import { validateHookRequest } from './validate-request.js';
+import { validateHookRequest, type FhirServerPolicy } from './validate-request.js';
 
 export interface HookDeps {
   rules: LoadedRules;
@@ -26,6 +26,12 @@ export interface HookDeps {
   deadlineMs: number;
   /** Pages of one search the service follows on the EHR's FHIR server. */
   fhirMaxPages: number;
+  /** Bytes one search may bring from the FHIR server, all pages together, on the wire and decompressed. */
+  fhirMaxResponseBytes: number;
+  /** Entries one search (or one prefetch Bundle) may bring; more makes that data unreadable. */
+  fhirMaxEntries: number;
+  /** Which fhirServer values a request may name. */
+  fhirServers: FhirServerPolicy;
 }
 
 
@@ -48,7 +54,7 @@ export interface HookResult {
 
 /** One hook call, from a validated request to the response: CDS Hooks protocol -> FHIR data -> facts -> rules -> cards. */
 export async function handleHook(request: HookRequest, service: CatalogEntry, deps: HookDeps, startedAt = performance.now()): Promise<HookResult> {
-  validateHookRequest(request, service);
+  validateHookRequest(request, service, deps.fhirServers);
   const { rules } = deps;
   const context = request.context;
   const selections = service.definition.hook === 'order-select' ? context.selections : undefined;

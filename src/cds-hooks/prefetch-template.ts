@@ -1,16 +1,22 @@
+import { isFhirId } from '../fhir/shape.js';
 import type { HookRequest } from './types.js';
 
 /** A CDS Hooks prefetch token, `{{context.patientId}}`: one pattern for the start-up check and the renderer. */
 export const TOKEN = /\{\{\s*([^}]+?)\s*\}\}/g;
 
+/** An id that may go into a URL; anything else (the request validation refuses it first) is no value. */
+const id = (value: string | undefined) => (isFhirId(value) ? value : undefined);
+
 /** The values of CDS Hooks 2.0 prefetch tokens for one request: context fields and the user tokens derived from userId. */
 function tokenValues(request: HookRequest): Record<string, string | undefined> {
   const { userId, patientId, encounterId } = request.context;
-  const [userType, userRef] = (userId ?? '').split('/');
+  const slash = (userId ?? '').indexOf('/');
+  const userType = slash > 0 ? userId.slice(0, slash) : undefined;
+  const userRef = slash > 0 ? id(userId.slice(slash + 1)) : undefined;
   return {
-    'context.patientId': patientId,
-    'context.userId': userId,
-    'context.encounterId': encounterId,
+    'context.patientId': id(patientId),
+    'context.userId': userType && userRef ? userId : undefined,
+    'context.encounterId': id(encounterId),
     userPractitionerId: userType === 'Practitioner' ? userRef : undefined,
     userPractitionerRoleId: userType === 'PractitionerRole' ? userRef : undefined,
     userPatientId: userType === 'Patient' ? userRef : undefined,

@@ -59,7 +59,7 @@ function accept(r: FhirResource, kind: DataKind, patientId: string, out: Reading
  * full (a malformed entry, an unexpected resource, a page it cannot follow, fewer entries than the total) makes the key
  * incomplete: what was read still counts, but absence proves nothing.
  */
-function readValue(value: unknown, kind: DataKind, patientId: string, interpretable: Interpretable): Reading {
+function readValue(value: unknown, kind: DataKind, patientId: string, interpretable: Interpretable, maxEntries: number): Reading {
   const out: Reading = { items: [], included: [] };
   if (value === null) return out;
   if (typeof value !== 'object' || Array.isArray(value) || typeof (value as { resourceType?: unknown }).resourceType !== 'string') {
@@ -72,6 +72,9 @@ function readValue(value: unknown, kind: DataKind, patientId: string, interpreta
     return out;
   }
   if (resource.resourceType !== 'Bundle') return { ...out, problem: 'unexpected resource type' };
+  // Counted before anything walks the entries: past the cap the whole search is unreadable, not half-read.
+  const count = (resource as { entry?: unknown }).entry;
+  if (Array.isArray(count) && count.length > maxEntries) return { ...out, problem: `more than ${maxEntries} entries` };
   if (!hasReadableShape(resource)) return { ...out, problem: 'malformed Bundle' };
   const bundle = resource as Bundle;
   if (bundle.type && bundle.type !== 'searchset' && bundle.type !== 'collection') return { ...out, problem: 'unexpected Bundle type' };
@@ -110,9 +113,9 @@ export interface FetchedPrefetch {
 
 /**
  * Sorts the request's prefetch, and what was fetched for the keys it lacked, into record data by kind, remembering what
- * could not be read. Both paths go through the same reader, so the facts see the same data either way.
+ * could not be read (a search of more than maxEntries entries among it). Both paths go through the same reader, so the facts see the same data either way.
  */
-export function resolvePrefetch(request: HookRequest, service: CatalogEntry, interpretable: Interpretable, fetched?: FetchedPrefetch): PrefetchResult {
+export function resolvePrefetch(request: HookRequest, service: CatalogEntry, interpretable: Interpretable, maxEntries: number, fetched?: FetchedPrefetch): PrefetchResult {
   const data = emptyData();
   const absentKeys = absentPrefetchKeys(request, service);
   const unreadableKeys: Array<{ key: string; reason: string }> = [];
@@ -126,7 +129,7 @@ export function resolvePrefetch(request: HookRequest, service: CatalogEntry, int
       unreadableKeys.push({ key, reason: failure ?? 'absent from prefetch' });
       continue;
     }
-    const { items, included, problem } = readValue(prefetch[key], kind, patientId, interpretable);
+    const { items, included, problem } = readValue(prefetch[key], kind, patientId, interpretable, maxEntries);
     slice.items.push(...items);
     for (const r of included) if (r.id) data.referenced.set(`${r.resourceType}/${r.id}`, r);
     if (problem) {

@@ -171,3 +171,94 @@ export function jsonBoundsProblem(value: unknown, maxDepth: number, maxArray: nu
   }
   return undefined;
 }
+
+/** A FHIR id (1 to 64 letters, digits, '-' and '.'), and not "." or "..": safe as a path segment of a FHIR URL. */
+export function isFhirId(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(value) && value !== '.' && value !== '..';
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+const ENTRY = Buffer.from('entry');
+
+/**
+ * The bounds of jsonBoundsProblem, and the number of entries of a Bundle (its top-level "entry" array), checked on the
+ * bytes of a JSON text as they arrive, before anything parses them: an answer past them is refused at the byte that
+ * breaks them, not after parsing megabytes. It reads structure only (strings, brackets, commas); whether the text is
+ * valid JSON is for JSON.parse. An "entry" key written with escapes is not recognised here; the count after parsing
+ * still catches it.
+ */
+export class JsonBoundsScanner {
+  private inString = false;
+  private escaped = false;
+  /** Per open container: -1 for an object, else the commas seen directly in the array. */
+  private readonly commas: number[] = [];
+  /** Per open array: whether it has an item. */
+  private readonly nonEmpty: boolean[] = [];
+  /** Which open container is the top-level entry array (its index in the stacks), or -1. */
+  private entryLevel = -1;
+  /** The last string directly in the top-level object (its first bytes): the key of the value that follows. */
+  private readonly key = Buffer.alloc(ENTRY.length + 1);
+  private keyLength = 0;
+  private keyAtRoot = false;
+
+  constructor(
+    private readonly maxDepth: number,
+    private readonly maxArray: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  /** Reads the next bytes; the first bound they break, or undefined. */
+  push(chunk: Uint8Array): string | undefined {
+    const { commas, nonEmpty } = this;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (b === BACKSLASH) this.escaped = true;
+        else if (b === QUOTE) this.inString = false;
+        else if (this.keyAtRoot && this.keyLength < this.key.length) this.key[this.keyLength++] = b;
+        continue;
+      }
+      if (isSpace(b)) continue;
+      const top = commas.length - 1;
+      if (top >= 0 && commas[top]! >= 0) {
+        // Directly inside an array: a comma separates items, anything else but the closing bracket is (part of) an item.
+        if (b === COMMA) {
+          commas[top]! += 1;
+          const items = commas[top]! + 1;
+          if (items > this.maxArray) return `has an array longer than ${this.maxArray} items`;
+          if (top === this.entryLevel && items > this.maxEntries) return `more than ${this.maxEntries} entries`;
+          continue;
+        }
+        if (b !== CLOSE_ARRAY && !nonEmpty[top]) {
+          nonEmpty[top] = true;
+          if (this.maxArray < 1) return `has an array longer than ${this.maxArray} items`;
+          if (top === this.entryLevel && this.maxEntries < 1) return `more than ${this.maxEntries} entries`;
+        }
+      }
+      if (b === QUOTE) {
+        this.inString = true;
+        this.keyAtRoot = top === 0 && commas[0] === -1;
+        if (this.keyAtRoot) this.keyLength = 0;
+      } else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+        if (commas.length + 1 > this.maxDepth) return `nests deeper than ${this.maxDepth} levels`;
+        const isArray = b === OPEN_ARRAY;
+        if (isArray && top === 0 && commas[0] === -1 && this.keyLength === ENTRY.length && ENTRY.equals(this.key.subarray(0, ENTRY.length))) this.entryLevel = commas.length;
+        commas.push(isArray ? 0 : -1);
+        nonEmpty.push(false);
+      } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
+        if (commas.length - 1 === this.entryLevel) this.entryLevel = -1;
+        commas.pop();
+        nonEmpty.pop();
+      }
+    }
+    return undefined;
+  }
+}
