@@ -69,7 +69,7 @@ describe('Kubernetes manifests', () => {
     const pod = kind('Deployment').spec.template.spec;
     const c = pod.containers[0];
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
-    expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(c.readinessProbe.httpGet.path).toBe('/readyz?store=optional');
     expect(c.resources.requests.cpu).toBeTruthy();
     expect(c.resources.limits.memory).toBeTruthy();
     expect(pod.securityContext.runAsNonRoot).toBe(true);

@@ -61,7 +61,7 @@ export interface RemoteKeySetOptions {
   maxKeys?: number;
 }
 
-type Fetching = { promise: Promise<void>; controller: AbortController; waiters: number };
+type Fetching = { promise: Promise<void> };
 
 /**
  * The keys at one URL: fetched when first needed, kept for `cacheMs`, fetched again for an unknown `kid` at most once per
@@ -113,20 +113,24 @@ export class RemoteKeySet {
     if (now < this.failedAt + this.failureMs) throw new KeySetError('key set unavailable (recent failure)');
     if (now >= deadline) throw new KeySetError('deadline reached before the key set could be fetched');
     const fetching = (this.fetching ??= this.start());
-    fetching.waiters++;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         fetching.promise,
         new Promise<never>((_resolve, reject) => {
           if (deadline === Infinity) return;
-          timer = setTimeout(() => reject(new KeySetError('key set fetch timed out')), Math.max(0, deadline - performance.now()));
+          timer = setTimeout(() => {
+            // Remembered as a failure, so that the next calls do not wait on the same slow server; if the fetch still
+            // answers within its cap, its keys are kept and the failure is forgotten.
+            this.failedAt = performance.now();
+            reject(new KeySetError('key set fetch timed out'));
+          }, Math.max(0, deadline - performance.now()));
         }),
       ]);
     } finally {
       clearTimeout(timer);
-      // The last call to give up takes the fetch with it: nobody is left to use its answer.
-      if (--fetching.waiters === 0 && this.fetching === fetching) fetching.controller.abort();
+      // A call that gives up at its deadline only stops waiting: the fetch runs on to its own cap, so a key server slower
+      // than one call's deadline still fills the cache for the next calls (one fetch at a time per URL, bounded by the cap).
     }
   }
 
@@ -134,8 +138,6 @@ export class RemoteKeySet {
     const controller = new AbortController();
     const cap = setTimeout(() => controller.abort(), this.timeoutMs).unref();
     const fetching: Fetching = {
-      controller,
-      waiters: 0,
       promise: this.load(controller.signal)
         .then(
           (local) => {

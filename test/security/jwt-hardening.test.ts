@@ -101,7 +101,7 @@ describe('key set fetches are bounded by the call’s deadline, and a failure is
   it('a server that never answers: refused by the deadline; the next call in the window is refused at once, unsent; after it, tried again', async () => {
     const s = await server([es384.publicJwk]);
     s.respond = behaviours.hang;
-    const v = remoteVerifier(s.url);
+    const v = remoteVerifier(s.url, { jwks: { timeoutMs: 600 } });
     const first = await timed(v.verify(await sign(es384), AUD, { deadline: performance.now() + 300 }));
     expect(first.verdict).toMatchObject(refused('key set fetch timed out'));
     expect(first.ms).toBeLessThan(300 + SLACK_MS);
@@ -112,7 +112,8 @@ describe('key set fetches are bounded by the call’s deadline, and a failure is
     expect(second.ms).toBeLessThan(SLACK_MS);
     expect(s.requests).toBe(1);
 
-    await sleep(450);
+    // Past the fetch's own cap (which fails it again) and the failure window after it.
+    await sleep(900);
     s.respond = behaviours.keys;
     expect(await v.verify(await sign(es384), AUD, { deadline: performance.now() + 2000 })).toMatchObject({ ok: true });
     expect(s.requests).toBe(2);
@@ -151,6 +152,20 @@ describe('key set fetches are bounded by the call’s deadline, and a failure is
     expect(tooSlow.verdict).toMatchObject(refused('key set fetch timed out'));
     expect(tooSlow.ms).toBeLessThan(200 + SLACK_MS);
     expect(await remoteVerifier(s.url).verify(await sign(es384), AUD, { deadline: performance.now() + 2000 })).toMatchObject({ ok: true });
+  });
+
+  it('a server slower than one call’s deadline still fills the cache: the fetch runs on to its cap, and later calls use its keys', async () => {
+    const s = await server([es384.publicJwk]);
+    s.respond = behaviours.slow(700);
+    const v = remoteVerifier(s.url, { jwks: { timeoutMs: 2000 } });
+    expect(await v.verify(await sign(es384), AUD, { deadline: performance.now() + 300 })).toMatchObject(refused('key set fetch timed out'));
+    // Meanwhile no call waits on the slow server.
+    const meanwhile = await timed(v.verify(await sign(es384), AUD, { deadline: performance.now() + 1500 }));
+    expect(meanwhile.verdict).toMatchObject(refused('key set unavailable (recent failure)'));
+    expect(meanwhile.ms).toBeLessThan(SLACK_MS);
+    await sleep(700);
+    expect(await v.verify(await sign(es384), AUD, { deadline: performance.now() + 300 })).toMatchObject({ ok: true });
+    expect(s.requests).toBe(1);
   });
 
   it('a deadline already past: refused without contacting the server, and no failure is remembered', async () => {

@@ -98,6 +98,9 @@ describe('an SQLite store that cannot be written', () => {
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient' }] });
     expect(await readyz(app)).toMatchObject({ status: 503, body: { status: 'store unavailable' } });
+    // The load balancer's probe keeps the replica in service: it still answers hook calls.
+    const traffic = await app.inject({ method: 'GET', url: '/readyz?store=optional' });
+    expect({ status: traffic.statusCode, body: traffic.json().status }).toEqual({ status: 200, body: 'degraded: store unavailable' });
     // The recovery's probe write keeps failing while the file is read-only: still degraded a few attempts later.
     await sleep(1_600);
     expect((await readyz(app)).status).toBe(503);
