@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import { stdSerializers } from 'pino';
 import type { Config } from './config.js';
+import { loggerOptions } from './observability/logging.js';
 import { loadRules, type LoadedRules } from './rules/load-rules.js';
 import { RulesRegistry, watchRules } from './rules/rules-registry.js';
 import { loadServiceCatalog, type ServiceCatalog } from './cds-hooks/service-catalog.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { installErrorHandling, sendOutcome } from './http/error-handler.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { discoveryRoutes } from './http/routes/discovery.js';
 import { hookRoutes } from './http/routes/hook.js';
@@ -19,7 +19,7 @@ import { CdsJwtVerifier } from './auth/jwt-verifier.js';
 import { adminAuthHook, cdsAuthHook, type RateLimitCheck } from './http/plugins/cds-auth.js';
 import { guardRouteScopes, registerInScope } from './http/plugins/auth-scopes.js';
 import { installRequestTargetCheck, requireJsonBody } from './http/plugins/request-target.js';
-import { Errors, operationOutcome } from './errors.js';
+import { Errors } from './errors.js';
 import { openStore, type Store } from './store/database.js';
 import { AuditWriter } from './store/audit-writer.js';
 import { purgeOlderThan } from './store/analytics.js';
@@ -58,51 +58,6 @@ export interface AppOptions {
   auditQueueMax?: number;
 }
 
-/** What the log keeps of an error at info and above: its type, code and message (status for HTTP errors), never the stack. */
-export function errorWithoutStack(err: unknown): Record<string, unknown> {
-  if (typeof err !== 'object' || err === null) return { message: String(err) };
-  const { name, message, code, statusCode } = err as { name?: unknown; message?: unknown; code?: unknown; statusCode?: unknown };
-  return {
-    ...(err instanceof Error ? { type: name } : {}),
-    message: String(message),
-    ...(code !== undefined ? { code } : {}),
-    ...(statusCode !== undefined ? { statusCode } : {}),
-  };
-}
-
-/** Logs never carry tokens or patient data: auth headers and FHIR tokens are redacted wherever they appear. */
-export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
-  const verbose = config.logLevel === 'debug' || config.logLevel === 'trace';
-  return {
-    level: config.logLevel,
-    // An error is logged as its code and message; its stack only when debugging (a stack names files and can hold data).
-    serializers: { err: verbose ? stdSerializers.err : (errorWithoutStack as unknown as typeof stdSerializers.err) },
-    // Nothing logs request bodies or FHIR data; these paths are a second line of defence if something ever does.
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'headers.authorization',
-        'authorization',
-        'fhirAuthorization',
-        '*.fhirAuthorization',
-        '*.access_token',
-        'body',
-        'req.body',
-        'prefetch',
-        '*.prefetch',
-        'context',
-        '*.context',
-        '*.name',
-        '*.birthDate',
-        '*.identifier',
-        '*.text',
-        '*.note',
-      ],
-      censor: '[redacted]',
-    },
-  };
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
     audit: AuditWriter;
@@ -132,8 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // A target the router cannot decode (`/%zz`) is refused like any bad request: an OperationOutcome, nothing echoed back.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
-      const bad = Errors.invalidRequest(error.code === 'FST_ERR_BAD_URL' ? 'The request target is not a valid URL' : 'Request refused');
-      void reply.code(400).header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(bad.issue, bad.message));
+      void sendOutcome(reply, Errors.invalidRequest(error.code === 'FST_ERR_BAD_URL' ? 'The request target is not a valid URL' : 'Request refused'));
     },
   });
 

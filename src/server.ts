@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
-import { buildApp, loggerOptions } from './app.js';
+import { buildApp } from './app.js';
+import { loggerOptions } from './observability/logging.js';
 import { ConfigError, loadConfig } from './config.js';
 import { RulesError } from './rules/load-rules.js';
 import { TrustedIssuersError } from './auth/trusted-issuers.js';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
       log.fatal(err.message);
       process.exit(1);
     }
-    // Anything else (a port in use, a database that answers but refuses the migrations): one clear line, no stack trace.
+    // Anything else (a database that answers but refuses the migrations): one clear line, no stack trace.
     log.fatal({ code: (err as { code?: string }).code }, `cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
@@ -53,7 +54,13 @@ async function main(): Promise<void> {
     await stopTracing?.();
   });
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // A port in use, or a route registered outside its authenticated scope (checked when the app gets ready).
+    log.fatal({ code: (err as { code?: string }).code }, `cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
 }
 
 void main();

@@ -1,5 +1,21 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CdsError, Errors, operationOutcome } from '../errors.js';
+import { errSummary } from '../store/supervisor.js';
+
+/** Sends an error as the OperationOutcome every error leaves as. */
+export function sendOutcome(reply: FastifyReply, err: CdsError): FastifyReply {
+  return reply.code(err.statusCode).header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(err.issue, err.message));
+}
+
+/**
+ * 503 with an OperationOutcome (CDS_ERR_STORE_UNAVAILABLE, issue `transient`) and a Retry-After. Sent by the route rather
+ * than thrown: a store outage is expected, and is logged at info with the store's code and message, not as a fault.
+ */
+export function storeUnavailable(request: FastifyRequest, reply: FastifyReply, err?: unknown): FastifyReply {
+  const e = Errors.storeUnavailable();
+  request.log.info({ code: e.code, ...(err === undefined ? {} : { err: errSummary(err) }) }, 'store unavailable: request refused');
+  return sendOutcome(reply.header('retry-after', '5'), e);
+}
 
 function toCdsError(err: FastifyError): CdsError {
   if (err instanceof CdsError) return err;
@@ -35,13 +51,9 @@ export function installErrorHandling(app: FastifyInstance): void {
       request.log.debug({ err }, 'unhandled error, with its stack');
     }
     else request.log.info({ code: cds.code, status: cds.statusCode }, 'request refused');
-    void reply
-      .code(cds.statusCode)
-      .header('content-type', 'application/fhir+json; charset=utf-8')
-      .send(operationOutcome(cds.issue, cds.message));
+    void sendOutcome(reply, cds);
   });
   app.setNotFoundHandler((_request, reply) => {
-    const err = Errors.notFound();
-    void reply.code(404).header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(err.issue, err.message));
+    void sendOutcome(reply, Errors.notFound());
   });
 }

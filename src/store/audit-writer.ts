@@ -39,6 +39,7 @@ export class AuditWriter {
   private unhashableLogged = false;
   private readonly options: AuditWriterOptions;
   dropped = 0;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly store: Store,
@@ -47,7 +48,7 @@ export class AuditWriter {
   ) {
     this.options = { ...AUDIT_DEFAULTS, ...options };
     // Back up: what waited goes out now, not at the next record.
-    store.onStateChange((state) => {
+    this.unsubscribe = store.onStateChange((state) => {
       if (state === 'up' && this.queue.length > 0 && !this.closing) this.timer ??= setTimeout(() => void this.flush(), 0);
     });
   }
@@ -124,6 +125,7 @@ export class AuditWriter {
   /** Writes the rest; a batch that must be retried gets a few more tries, then what is left is dropped and counted. */
   async close(): Promise<void> {
     this.closing = true;
+    this.unsubscribe();
     await this.flush();
     const giveUpAt = performance.now() + CLOSE_RETRY_MS;
     while (this.queue.length > 0 && performance.now() < giveUpAt) {

@@ -11,7 +11,6 @@ import { SqliteAuditThread } from './sqlite-audit-thread.js';
 import { AuditRetryError } from './audit-retry-error.js';
 import { errSummary, isStoreOutage, ObservedDialect, silentLog, StoreSupervisor, StoreUnavailableError, within, type StoreLog, type StoreState } from './supervisor.js';
 
-export { isStoreOutage, StoreUnavailableError, type StoreLog, type StoreState } from './supervisor.js';
 
 export interface StoreConfig {
   databaseUrl?: string;
@@ -58,6 +57,8 @@ export interface Store {
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** A pool connection that cannot be had within this long is an outage: hook calls and /readyz never wait longer. */
 const PG_CONNECT_TIMEOUT_MS = 2_000;
+/** The longest one PostgreSQL query may take (the purge's chunks and the migrations are far quicker). */
+const PG_QUERY_TIMEOUT_MS = 10_000;
 /** The readiness ping's bound. */
 const PING_TIMEOUT_MS = 1_000;
 
@@ -102,6 +103,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 10_000,
       keepAlive: true,
+      // A link that drops packets without a reset would hold a query (and its pooled connection) forever: each query
+      // gives up after this long, which counts as an outage, so the store goes down and recovers instead of draining the pool.
+      query_timeout: PG_QUERY_TIMEOUT_MS,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     // A connection lost while idle (a restart, a dropped database): logged, and the store goes down until it is back.
@@ -155,7 +159,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       return createHmac('sha256', secret).update(value).digest('hex').slice(0, 32);
     },
     async writeAudit(batch) {
-      if (!closed && sup.state !== 'up') throw new AuditRetryError('store unavailable');
+      if (closed) throw new Error('store closed');
+      if (sup.state !== 'up') throw new AuditRetryError('store unavailable');
       try {
         await (auditThread ? auditThread.write(batch) : insertAudit(db, batch));
       } catch (err) {

@@ -41,7 +41,7 @@ export class MemoryReplayStore implements ReplayStore {
 }
 
 /** A replay check waits at most this long for the database before it falls back to this instance's memory. */
-export const REPLAY_DB_WAIT_MS = 1_000;
+export const REPLAY_DB_WAIT_MS = 250;
 
 /**
  * The replay store in the database, so a token used on one replica is refused by the others. While the database is

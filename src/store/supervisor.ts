@@ -8,7 +8,7 @@ export type StoreState = 'starting' | 'up' | 'down';
 
 /** What a caller gets when it needs the store (or its hash secret) and the store is not up. */
 export class StoreUnavailableError extends Error {
-  readonly code = 'STORE_UNAVAILABLE';
+  readonly code = 'CDS_ERR_STORE_UNAVAILABLE';
   constructor(message = 'store unavailable') {
     super(message);
     this.name = 'StoreUnavailableError';
@@ -34,13 +34,15 @@ export function errSummary(err: unknown): { code?: string; message: string } {
 
 /** Network errors of the socket to PostgreSQL. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTDOWN', 'ENETDOWN']);
+/** The embedded store's folder or file cannot be made or written now (permissions, a read-only or full file system). */
+const FILE_CODES = new Set(['EACCES', 'EROFS', 'EPERM', 'ENOSPC', 'EDQUOT']);
 /**
  * PostgreSQL's codes that mean the database is not there for us, for now: connection exceptions (class 08), the server
  * shutting down or starting (57P01-57P03), too many connections, the database, schema or a table gone (dropped, or
  * re-created empty: the recovery's migrations put the tables back).
  */
 const POSTGRES_CODES = new Set(['57P01', '57P02', '57P03', '53300', '3D000', '3F000', '42P01', '25006']);
-const POSTGRES_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed|Connection is closed/i;
+const POSTGRES_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed|Connection is closed|Query read timeout/i;
 /** SQLite's codes for a file that cannot be written now (disk full, read-only, I/O error, cannot open): it may pass. */
 const SQLITE_OUTAGE = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|PERM|NOMEM|CORRUPT|NOTADB)/;
 
@@ -51,7 +53,7 @@ export function isStoreOutage(err: unknown): boolean {
   for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined; e && !seen.has(e); e = e.cause as typeof e) {
     seen.add(e);
     const code = typeof e.code === 'string' ? e.code : '';
-    if (NETWORK_CODES.has(code) || POSTGRES_CODES.has(code) || code.startsWith('08') || SQLITE_OUTAGE.test(code)) return true;
+    if (NETWORK_CODES.has(code) || FILE_CODES.has(code) || POSTGRES_CODES.has(code) || code.startsWith('08') || SQLITE_OUTAGE.test(code)) return true;
     if (typeof e.message === 'string' && POSTGRES_MESSAGES.test(e.message)) return true;
     // An AggregateError (a connection to several addresses, all refused) carries its causes in `errors`.
     const errors = (e as { errors?: unknown }).errors;
@@ -64,6 +66,7 @@ export function isStoreOutage(err: unknown): boolean {
 export function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new StoreUnavailableError(`store did not answer within ${ms} ms`)), ms);
+    timer.unref();
     promise.then(
       (value) => {
         clearTimeout(timer);

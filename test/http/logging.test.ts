@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { buildApp, loggerOptions } from '../../src/app.js';
+import { buildApp } from '../../src/app.js';
+import { loggerOptions } from '../../src/observability/logging.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { condition } from '../support/records.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import { loggerOptions } from '../../src/observability/logging.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir, testApp } from '../support/app.js';
 import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
@@ -86,7 +87,6 @@ describe('errors in the log', () => {
   async function logsOf(level: string): Promise<string[]> {
     const lines: string[] = [];
     const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'off', LOG_LEVEL: level, RULES_DIR });
-    const { loggerOptions } = await import('../../src/app.js');
     const a = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: { ...(loggerOptions(config) as object), stream: { write: (l: string) => void lines.push(l) } } as any });
     a.get('/test-failure', async () => {
       throw Object.assign(new Error('disk on fire at /var/lib/secret-path'), { code: 'E_TEST_FAILURE' });

@@ -248,4 +248,12 @@ describe('a route registered outside its scope', () => {
       await a.close().catch(() => undefined);
     }
   });
+
+  it('cannot pass the check by saying it belongs to the scope', async () => {
+    const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'jwt', LOG_LEVEL: 'silent', RULES_DIR });
+    const a = await buildApp({ config, rules: await realRules(), logger: false, trustedIssuers: [] });
+    a.get('/cds-services/debug', { config: { authScope: 'cds-hooks' } as never }, async () => ({ open: true }));
+    await expect(a.ready()).rejects.toThrow(/GET \/cds-services\/debug must be registered in the cds-hooks scope/);
+    await a.close().catch(() => undefined);
+  });
 });

@@ -15,12 +15,11 @@ export const PROTECTED_PREFIXES: ReadonlyArray<{ prefix: string; scope: AuthScop
   { prefix: '/playground', scope: 'admin' },
 ];
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The authenticated scope the route was registered in (set by the scope, not by the route). */
-    authScope?: AuthScope;
-  }
-}
+/**
+ * The routes each scope registered, held here and nowhere else: a route cannot claim a scope by setting something in its
+ * own options.
+ */
+const registered = new WeakMap<RouteOptions, AuthScope>();
 
 /** The scope a route path must be registered in, or undefined for a public path (any path that starts with a prefix, in any case). */
 export function requiredScope(path: string): AuthScope | undefined {
@@ -37,7 +36,7 @@ export class RouteScopeError extends Error {
 
 /**
  * Registers `routes` in an encapsulated scope named `scope`: `checks` (authentication first) run on every request to every
- * route registered in it, and each route is marked with the scope so that the start-up check can prove it.
+ * route registered in it, and each route is remembered as the scope's so that the start-up check can prove it.
  */
 export async function registerInScope(
   app: FastifyInstance,
@@ -47,7 +46,7 @@ export async function registerInScope(
 ): Promise<void> {
   await app.register(async (scoped) => {
     scoped.addHook('onRoute', (route) => {
-      route.config = { ...(route.config ?? {}), authScope: scope };
+      registered.set(route, scope);
     });
     for (const check of checks) scoped.addHook('onRequest', check);
     await routes(scoped);
@@ -67,7 +66,7 @@ export function guardRouteScopes(app: FastifyInstance): void {
     const problems: string[] = [];
     for (const route of routes) {
       const wanted = requiredScope(route.url ?? '');
-      if (wanted && route.config?.authScope !== wanted) {
+      if (wanted && registered.get(route) !== wanted) {
         problems.push(`${String(route.method)} ${route.url} must be registered in the ${wanted} scope`);
       }
     }

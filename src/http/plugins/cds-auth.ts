@@ -73,35 +73,58 @@ function audiences(request: FastifyRequest, publicBaseUrl: string): string[] {
   return written && written !== canonical ? [canonical, written] : [canonical];
 }
 
-async function overLimit(limit: RateLimitCheck | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (!limit) return;
+/** Counts the request against a limit; over it, the seconds until its window ends (and the reply carries Retry-After). */
+async function overLimit(limit: RateLimitCheck | undefined, request: FastifyRequest, reply: FastifyReply): Promise<number | undefined> {
+  if (!limit) return undefined;
   const state = await limit(request);
-  if (state.isAllowed) return;
-  if (!state.isExceeded) return;
+  if (state.isAllowed || !state.isExceeded) return undefined;
   void reply.header('retry-after', state.ttlInSeconds);
-  throw Errors.rateLimited();
+  return state.ttlInSeconds;
 }
+
+/** Addresses over their limit of refused tokens are held here until their window ends, at most this many at a time. */
+const MAX_BLOCKED_ADDRESSES = 10_000;
 
 /**
  * CDS Hooks 2.0 authentication for every route of the CDS Hooks scope (discovery, hook calls, feedback): a JWT from a
  * trusted EHR whose `aud` is the URL of the route called. Every refusal is a bare 401; the reason goes to the log, never
- * the token. Installed on the scope, so it runs for the route whatever the spelling of the request target.
+ * the token. Installed on the scope, so it runs for the route whatever the spelling of the request target. An address
+ * past its limit of refused tokens gets 429 before any verification work until its window ends.
  */
 export function cdsAuthHook(opts: CdsAuthOptions): onRequestHookHandler {
+  const blocked = new Map<string, number>();
   return async function verifyCdsJwt(request, reply) {
+    const until = blocked.get(request.ip);
+    if (until !== undefined) {
+      const left = until - Date.now();
+      if (left > 0) {
+        void reply.header('retry-after', Math.ceil(left / 1000));
+        throw Errors.rateLimited();
+      }
+      blocked.delete(request.ip);
+    }
     const token = bearerToken(request);
     const deadline = request.arrivedAt + opts.deadlineMs;
     const verdict: Verdict = token
       ? await opts.verifier.verify(token, audiences(request, opts.publicBaseUrl), { deadline })
       : { ok: false, reason: 'no bearer token' };
     if (!verdict.ok) {
-      request.log.warn({ reason: verdict.reason, iss: verdict.iss, path: request.routeOptions.url ?? 'unknown' }, 'CDS Hooks JWT refused');
-      await overLimit(opts.limitFailuresPerAddress, request, reply);
+      request.log.warn(
+        { reason: verdict.reason, iss: verdict.iss, signatureVerified: verdict.signatureVerified ?? false, path: request.routeOptions.url ?? 'unknown' },
+        'CDS Hooks JWT refused',
+      );
+      // Refusals count against the sender's address, never an issuer's allowance (a forged `iss` must not spend it).
+      const ttl = await overLimit(opts.limitFailuresPerAddress, request, reply);
+      if (ttl !== undefined) {
+        if (blocked.size >= MAX_BLOCKED_ADDRESSES) blocked.delete(blocked.keys().next().value!);
+        blocked.set(request.ip, Date.now() + ttl * 1000);
+        throw Errors.rateLimited();
+      }
       void reply.header('www-authenticate', 'Bearer');
       throw Errors.unauthorized();
     }
     request.cdsIssuer = verdict.iss;
-    await overLimit(opts.limitPerIssuer, request, reply);
+    if ((await overLimit(opts.limitPerIssuer, request, reply)) !== undefined) throw Errors.rateLimited();
   };
 }
 

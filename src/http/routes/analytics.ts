@@ -3,7 +3,7 @@ import type { Store } from '../../store/database.js';
 import { analytics, type AnalyticsDetail } from '../../store/analytics.js';
 import { isStoreOutage } from '../../store/supervisor.js';
 import { analyticsPage } from '../../analytics/page.js';
-import { storeUnavailable } from './feedback.js';
+import { storeUnavailable } from '../error-handler.js';
 
 export interface AnalyticsOptions {
   store: Store;

@@ -1,23 +1,14 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Errors, operationOutcome } from '../../errors.js';
+import type { FastifyPluginAsync } from 'fastify';
+import { Errors } from '../../errors.js';
 import type { ServiceCatalog } from '../../cds-hooks/service-catalog.js';
 import type { Store } from '../../store/database.js';
 import { storeFeedback, type FeedbackItem } from '../../store/feedback.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { errSummary, within } from '../../store/supervisor.js';
+import { isStoreOutage, within } from '../../store/supervisor.js';
+import { storeUnavailable } from '../error-handler.js';
 
 /** A feedback write that has not committed within this long is answered 503 (the client may send it again: it is idempotent). */
 export const FEEDBACK_WRITE_WAIT_MS = 5_000;
-
-/**
- * 503 with an OperationOutcome (CDS_ERR_STORE_UNAVAILABLE, issue `transient`) and a Retry-After. Sent here rather than
- * thrown: a store outage is expected, it is logged (info) with the store's code and message, not as a 5xx fault.
- */
-export function storeUnavailable(request: FastifyRequest, reply: FastifyReply, err?: unknown): FastifyReply {
-  const e = Errors.storeUnavailable();
-  request.log.info({ code: e.code, ...(err === undefined ? {} : { err: errSummary(err) }) }, 'store unavailable: request refused');
-  return reply.code(e.statusCode).header('retry-after', '5').header('content-type', 'application/fhir+json; charset=utf-8').send(operationOutcome(e.issue, e.message));
-}
 
 const feedbackSchema = {
   type: 'object',
@@ -84,6 +75,8 @@ export const feedbackRoutes: FastifyPluginAsync<{ catalog: ServiceCatalog; store
       try {
         stored = await within(FEEDBACK_WRITE_WAIT_MS, storeFeedback(opts.store, request.params.id, request.body.feedback, opts.now()));
       } catch (err) {
+        // An outage (or a write that did not finish in time) is 503, try again; any other failure is a fault, a 500.
+        if (!isStoreOutage(err) && opts.store.state === 'up') throw err;
         return storeUnavailable(request, reply, err);
       }
       for (const f of request.body.feedback) opts.metrics.feedback.inc({ outcome: f.outcome });
