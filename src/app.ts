@@ -77,7 +77,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
-    // One summary line per hook call instead of two lines per request (engineering.md section 3).
+    // One summary line per hook call instead of two lines per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: Math.max(config.deadlineMs * 4, 10_000),

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 
-/** The service's configuration (CONTRACT section 1), read and checked once at start. */
+/** The service's configuration (README, Configuration), read and checked once at start. */
 export interface Config {
   port: number;
   host: string;
@@ -11,7 +11,7 @@ export interface Config {
   dataDir: string;
   rulesDir: string;
   deadlineMs: number;
-  /** Pages of one search followed on the EHR's FHIR server (FHIR_MAX_PAGES; not in the contract). */
+  /** Pages of one search followed on the EHR's FHIR server (FHIR_MAX_PAGES). */
   fhirMaxPages: number;
   /** Bytes one FHIR search may bring, all pages together, on the wire and again decompressed (FHIR_MAX_RESPONSE_BYTES). */
   fhirMaxResponseBytes: number;
@@ -43,7 +43,7 @@ export interface Config {
   rulesWatch: boolean;
   /** On SIGTERM, how long to keep answering (readiness failing) before closing (SHUTDOWN_DRAIN_MS). */
   shutdownDrainMs: number;
-  /** An edited copy of the rules that /playground shows beside the live ones (PLAYGROUND_COMPARE_RULES_DIR; not in the contract). */
+  /** An edited copy of the rules that /playground shows beside the live ones (PLAYGROUND_COMPARE_RULES_DIR). */
   playgroundCompareRulesDir?: string;
 }
 

@@ -99,7 +99,7 @@ function suggestionsFor(a: Assessment, rules: LoadedRules, ctx: CardContext, vie
   return out;
 }
 
-/** The one recommendation card for one in-scope order (CONTRACT section 4). */
+/** The one recommendation card for one in-scope order. */
 export function recommendationCard(a: Assessment, rules: LoadedRules, ctx: CardContext): CdsCard {
   const def = rules.recommendations.recommendations[a.recommendation];
   const text = rules.cards;

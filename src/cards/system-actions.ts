@@ -4,7 +4,7 @@ import type { Assessment } from '../facts/types.js';
 import type { CdsAction } from '../cds-hooks/types.js';
 import { withoutEmpty } from '../fhir/without-empty.js';
 
-/** Argonaut CDS Hooks for PAMA: the rating extension the CDS Hooks sandbox reads (CONTRACT section 7). */
+/** Argonaut CDS Hooks for PAMA: the rating extension the CDS Hooks sandbox reads. */
 export const PAMA_RATING_EXTENSION = 'http://fhir.org/argonaut/Extension/pama-rating';
 export const PAMA_RATING_SYSTEM = 'http://fhir.org/argonaut/CodeSystem/pama-rating';
 

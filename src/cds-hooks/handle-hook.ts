@@ -117,7 +117,7 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const response: CdsResponse = { cards };
   if (systemActions.length > 0) {
     response.systemActions = systemActions;
-    // The CDS Hooks sandbox reads system actions only from the pre-2.0 place (CONTRACT section 7).
+    // The CDS Hooks sandbox reads system actions only from the pre-2.0 place (README, Connecting an EHR).
     response.extension = { systemActions };
   }
   return { response, assessments, summary, suggestionKinds };

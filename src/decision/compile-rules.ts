@@ -64,7 +64,7 @@ function compileCondition(condition: Record<string, unknown>, where: string): Pr
 /**
  * Turns the recommendation rules (json-rules-engine's JSON format, so guideline teams keep its documentation) into plain
  * functions, once per rules version. json-rules-engine itself costs tenths of a millisecond per call in cloning and
- * promise chains (engineering.md, section 2); the property tests hold these functions equal to it.
+ * promise chains; the property tests hold these functions equal to it.
  */
 export function compileRules(rules: EngineRule[]): CompiledRule[] {
   // Higher priority first, file order within a priority, as json-rules-engine lists its results.

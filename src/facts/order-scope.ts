@@ -47,7 +47,7 @@ export type ImagingOrder = Omit<InScopeOrder, 'reasons' | 'hiddenReason'> & {
 };
 
 /**
- * Draft lumbar spine X-ray, CT or MRI orders (CONTRACT section 3, first half). Needs no record data, so a call
+ * Draft lumbar spine X-ray, CT or MRI orders (the scope in docs: the order's code). Needs no record data, so a call
  * without such an order is answered before prefetch is looked at. `selections` limits order-select to what
  * the clinician just picked.
  */

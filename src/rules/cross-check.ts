@@ -132,7 +132,7 @@ export function crossCheck(rules: Rules, terminology: Terminology): string[] {
   }
   if (!rules.cards.source.topicDisplay['patient-conversation']) problems.push('cards/en.json at /source/topicDisplay: missing "patient-conversation"');
   if (recs.precedence.join() !== RECOMMENDATION_CODES.join()) {
-    problems.push(`recommendations.json at /precedence: must be ${RECOMMENDATION_CODES.join(', ')} (CONTRACT section 4)`);
+    problems.push(`recommendations.json at /precedence: must be ${RECOMMENDATION_CODES.join(', ')} (the order of the recommendation codes the service promises, README: What it answers)`);
   }
   const urgentCategories = new Set(
     recs.rules.filter((r) => r.event.type === 'imaging-urgent').flatMap((r) => ruleLeaves(r.conditions).filter((l) => l.fact === 'foundCategories').map((l) => l.value)),

@@ -102,7 +102,7 @@ export interface RedFlagsFile {
   alwaysAsk: string[];
 }
 
-/** CONTRACT section 4, in its order of precedence. */
+/** The recommendation codes, in their order of precedence (first wins). */
 export const RECOMMENDATION_CODES = [
   'imaging-urgent',
   'imaging-appropriate',
@@ -138,7 +138,7 @@ export interface EngineRule {
 }
 
 export interface RecommendationsFile {
-  /** First wins when several rules fire (CONTRACT section 4). */
+  /** First wins when several rules fire. */
   precedence: RecommendationCode[];
   /** Used when no rule fires. */
   default: RecommendationCode;

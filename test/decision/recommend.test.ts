@@ -21,7 +21,7 @@ function facts(status: Record<string, FlagStatus>): ClinicalFacts {
 const orderOf = (m: Modality) => order(m === 'xray' ? '72100' : m === 'ct' ? '72131' : '72148', m);
 const decide = async (status: Record<string, FlagStatus>, m: Modality = 'mri') => (await recommend(facts(status), orderOf(m), rules)).recommendation;
 
-describe('recommendation rules follow CONTRACT section 4', () => {
+describe('recommendation rules follow the recommendation table (README: What it answers)', () => {
   it('gives each situation its code', async () => {
     expect(await decide({})).toBe('imaging-not-indicated');
     expect(await decide({ 'cauda-equina': 'found' })).toBe('imaging-urgent');

@@ -7,7 +7,7 @@ import { cardRuleViolations } from '../support/card-rules.js';
 import { loadScenarios, scenarioRequest, SERVICE_IDS, type Scenario } from '../support/scenarios.js';
 
 /**
- * The second data path (CONTRACT section 5): no prefetch, the service queries the EHR's FHIR server itself.
+ * The second data path: no prefetch, the service queries the EHR's FHIR server itself.
  * The server is a real FHIR R4 server in this process (medplum's router over its in-memory repository, on a loopback port).
  */
 const server = new TestFhirServer();

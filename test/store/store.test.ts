@@ -11,8 +11,8 @@ import { loadScenarios, scenarioRequest, SERVICE_IDS } from '../support/scenario
 import { startServer } from '../support/server-process.js';
 
 /**
- * The feedback and audit store, on SQLite always and on PostgreSQL when DATABASE_URL is set (CI sets it; CONTRACT
- * section 6). Each PostgreSQL run works in a schema of its own, dropped at the end.
+ * The feedback and audit store, on SQLite always and on PostgreSQL when DATABASE_URL is set (CI sets
+ * it). Each PostgreSQL run works in a schema of its own, dropped at the end.
  */
 const PG_URL = process.env.DATABASE_URL;
 const backends: Array<{ name: string; env: () => Record<string, string> }> = [{ name: 'SQLite', env: () => ({ DATA_DIR: tempDataDir() }) }];

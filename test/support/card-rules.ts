@@ -1,6 +1,6 @@
 /**
  * The CDS Hooks 2.0 response rules a machine can check (spec invariants cds-resp-1..6 and the JSON rules),
- * plus this project's contract (CONTRACT section 4). Returns every violation, so a failing test shows all of them.
+ * plus this project's contract. Returns every violation, so a failing test shows all of them.
  */
 import { RECOMMENDATION_CODES } from '../../src/rules/types.js';
 
