@@ -23,7 +23,7 @@ import { Errors } from './errors.js';
 import { openStore, type Store } from './store/database.js';
 import { AuditWriter } from './store/audit-writer.js';
 import { purgeOlderThan } from './store/analytics.js';
-import { DatabaseReplayStore } from './store/replay-store.js';
+import { DatabaseReplayStore, PersistedReplayStore } from './store/replay-store.js';
 import { storeFollowUpMemory } from './store/follow-up.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
@@ -196,8 +196,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const cdsChecks = [];
   if (config.auth === 'jwt') {
     const issuers = options.trustedIssuers ?? (await loadTrustedIssuers(config.trustedIssuersFile));
-    // Several replicas share PostgreSQL, so a token used on one is refused by the others; one instance keeps them in memory.
-    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store, app.log) : undefined;
+    // Several replicas share PostgreSQL, so a token used on one is refused by the others.
+    // One instance on SQLite checks them in memory and keeps them in its file, so a restart does not forget them.
+    const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store, app.log) : await PersistedReplayStore.open(store, app.log);
+    if (replays instanceof PersistedReplayStore) app.addHook('preClose', async () => replays.flush());
     const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays, maxTokenLifetimeS: config.maxTokenLifetimeS });
     cdsChecks.push(cdsAuthHook({ verifier, publicBaseUrl: config.publicBaseUrl, deadlineMs: config.deadlineMs, limitPerIssuer, limitFailuresPerAddress }));
   }

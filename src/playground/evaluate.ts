@@ -15,7 +15,7 @@ export interface PlaygroundOrder {
  * the Bundle: the playground shows exactly what an EHR would get, plus the facts behind it.
  */
 export async function evaluateForPlayground(bundle: Bundle, order: PlaygroundOrder, service: CatalogEntry, deps: HookDeps): Promise<HookResult> {
-  const resources = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is FhirResource => Boolean(r?.resourceType));
+  const resources = (bundle.entry ?? []).map((e) => e?.resource).filter((r): r is FhirResource => Boolean(r?.resourceType));
   const patient = resources.find((r) => r.resourceType === 'Patient');
   const patientId = patient?.id ?? 'playground-patient';
   const draft: ServiceRequest = {

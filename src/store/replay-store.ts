@@ -115,3 +115,87 @@ export class DatabaseReplayStore implements ReplayStore {
     await this.purging;
   }
 }
+
+/** How often ids seen by one instance are written to its embedded store (one transaction for all of them). */
+export const REPLAY_PERSIST_INTERVAL_MS = 250;
+
+/**
+ * One instance on the embedded store (SQLite): the ids are checked in memory, so the hook call never waits on a
+ * synchronous write, and written to the store in batches off the call's path; at start the ids still alive are read
+ * back, so a token used before a restart is refused after it (all but the last quarter-second before a crash).
+ */
+export class PersistedReplayStore implements ReplayStore {
+  private readonly memory = new MemoryReplayStore();
+  private pending: Array<{ jti_key: string; expires_at: string }> = [];
+  private timer?: NodeJS.Timeout;
+  private nextPurge = 0;
+  private failedLogged = false;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly log: StoreLog,
+  ) {}
+
+  /** Reads back the ids whose tokens are still alive; a store that is not up yet is read from nothing. */
+  static async open(store: Store, log: StoreLog = silentLog, nowMs = Date.now()): Promise<PersistedReplayStore> {
+    const replays = new PersistedReplayStore(store, log);
+    if (store.state === 'up') {
+      try {
+        const rows = await store.db.selectFrom('jti_seen').select(['jti_key', 'expires_at']).where('expires_at', '>', new Date(nowMs).toISOString()).execute();
+        for (const row of rows) await replays.memory.remember(row.jti_key, Date.parse(row.expires_at), nowMs);
+      } catch (err) {
+        log.warn({ err: errSummary(err) }, 'JWT ids seen before the restart could not be read back');
+      }
+    }
+    return replays;
+  }
+
+  async remember(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    if (!(await this.memory.remember(key, expiresAtMs, nowMs))) return false;
+    this.pending.push({ jti_key: key, expires_at: new Date(expiresAtMs).toISOString() });
+    if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS);
+      this.timer.unref();
+    }
+    return true;
+  }
+
+  /** Writes the ids waiting; never throws (a store that is down keeps them for the next try, within a bound). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0 || this.store.state !== 'up') {
+      // Kept while the store is down, as many as memory holds at most for one token lifetime's worth of calls.
+      if (this.pending.length > 0 && !this.timer) {
+        this.pending = this.pending.slice(-100_000);
+        this.timer = setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS * 4);
+        this.timer.unref();
+      }
+      return;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    const now = new Date().toISOString();
+    try {
+      await this.store.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < batch.length; i += 200) {
+          const rows = batch.slice(i, i + 200);
+          await trx.insertInto('jti_seen').values(rows).onConflict((oc) => oc.column('jti_key').doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') }))).execute();
+        }
+        if (Date.now() >= this.nextPurge) {
+          this.nextPurge = Date.now() + REPLAY_PURGE_INTERVAL_MS;
+          await trx.deleteFrom('jti_seen').where('expires_at', '<=', now).execute();
+        }
+      });
+      this.failedLogged = false;
+    } catch (err) {
+      this.pending = [...batch, ...this.pending].slice(-100_000);
+      if (!this.failedLogged) {
+        this.failedLogged = true;
+        this.log.warn({ err: errSummary(err) }, 'JWT ids could not be written to the store; kept in memory and retried');
+      }
+      this.timer ??= setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS * 4);
+      this.timer.unref();
+    }
+  }
+}

@@ -54,23 +54,20 @@ export function adminCredentialsMatch(request: FastifyRequest, expected: string 
   return colon >= 0 && sameInConstantTime(decoded.slice(colon + 1), expected);
 }
 
-/** The route's own path with its parameters filled in (decoded): the same whatever spelling reached it. */
-export function canonicalPath(request: FastifyRequest): string {
+/**
+ * The route's own path with its parameters filled in (decoded): the same whatever spelling reached it. Undefined when a
+ * parameter holds a slash or a backslash: filled in, it would read as another route's path.
+ */
+export function canonicalPath(request: FastifyRequest): string | undefined {
   const pattern = request.routeOptions.url ?? '';
   const params = (request.params ?? {}) as Record<string, string>;
-  return pattern.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => params[name] ?? '');
-}
-
-/** The audiences a token for this call may name: PUBLIC_BASE_URL + the route's path, and + the path as the EHR wrote it. */
-function audiences(request: FastifyRequest, publicBaseUrl: string): string[] {
-  const canonical = `${publicBaseUrl}${canonicalPath(request)}`;
-  let written: string | undefined;
-  try {
-    written = `${publicBaseUrl}${new URL(request.raw.url ?? '/', publicBaseUrl).pathname}`;
-  } catch {
-    written = undefined;
-  }
-  return written && written !== canonical ? [canonical, written] : [canonical];
+  let unsafe = false;
+  const path = pattern.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => {
+    const value = params[name] ?? '';
+    if (/[/\\]/.test(value)) unsafe = true;
+    return value;
+  });
+  return unsafe ? undefined : path;
 }
 
 /** Counts the request against a limit; over it, the seconds until its window ends (and the reply carries Retry-After). */
@@ -105,9 +102,13 @@ export function cdsAuthHook(opts: CdsAuthOptions): onRequestHookHandler {
     }
     const token = bearerToken(request);
     const deadline = request.arrivedAt + opts.deadlineMs;
-    const verdict: Verdict = token
-      ? await opts.verifier.verify(token, audiences(request, opts.publicBaseUrl), { deadline })
-      : { ok: false, reason: 'no bearer token' };
+    // The token's aud must be the URL of the route the router reached, never the URL as some other parser reads the target.
+    const path = canonicalPath(request);
+    const verdict: Verdict = !token
+      ? { ok: false, reason: 'no bearer token' }
+      : path === undefined
+        ? { ok: false, reason: 'a path parameter holds a slash' }
+        : await opts.verifier.verify(token, `${opts.publicBaseUrl}${path}`, { deadline });
     if (!verdict.ok) {
       request.log.warn(
         { reason: verdict.reason, iss: verdict.iss, signatureVerified: verdict.signatureVerified ?? false, path: request.routeOptions.url ?? 'unknown' },
