@@ -145,7 +145,8 @@ describe('an SQLite store that cannot be written', () => {
     filler.pragma(`max_page_count = ${maxPages}`);
     filler.pragma('busy_timeout = 5000');
     try {
-      for (let i = 0; ; i++) filler.prepare("insert into setting (key, value) values (?, hex(zeroblob(2000)))").run(`filler-${i}`);
+      for (let i = 0; i < 100_000; i++) filler.prepare("insert into setting (key, value) values (?, hex(zeroblob(2000)))").run(`filler-${i}`);
+      throw new Error('the file filled up without SQLITE_FULL');
     } catch (err) {
       expect((err as { code?: string }).code).toBe('SQLITE_FULL');
     }
@@ -190,7 +191,7 @@ describe('an SQLite store that cannot be written', () => {
     cleanup.push(() => void filler.close());
     filler.pragma(`max_page_count = ${pages + 5}`);
     expect(() => {
-      for (let i = 0; ; i++) filler.prepare('insert into setting (key, value) values (?, hex(zeroblob(2000)))').run(`filler-${i}`);
+      for (let i = 0; i < 100_000; i++) filler.prepare('insert into setting (key, value) values (?, hex(zeroblob(2000)))').run(`filler-${i}`);
     }).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
     const at = new Date().toISOString();
     const record = {

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -9,10 +6,9 @@ import { FIXTURE_CLOCK } from './scenarios.js';
 
 export const RULES_DIR = new URL('../../rules/', import.meta.url).pathname;
 
-/** A fresh folder for one app's embedded store, so test files never share a database. */
-export function tempDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'lbp-cds-test-'));
-}
+import { tempDataDir } from './temp-dirs.js';
+
+export { tempDataDir, removeTempDataDirs } from './temp-dirs.js';
 
 let rules: Promise<LoadedRules> | undefined;
 /** The project's real rules, loaded once per test file. */
