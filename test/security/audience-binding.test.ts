@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
-import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
-import { condition, patient } from '../support/records.js';
+import { FIXTURE_CLOCK } from '../support/scenarios.js';
 import { rawRequest } from '../support/raw-http.js';
+import { lumbarMriRequest, testIssuer, type TestIssuer } from '../support/requests.js';
 
 /**
  * A token opens only the route its `aud` names. The route the router reaches decides: neither the URL as a WHATWG parser
@@ -23,26 +22,17 @@ const SELECT = 'lbp-imaging-order-select';
 
 let app: FastifyInstance;
 let port: number;
-let signer: { privateKey: CryptoKey; jwk: JWK };
+let ehr: TestIssuer;
 
-async function token(aud: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: EHR, aud, exp: now + 300, iat: now, jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' }).sign(signer.privateKey);
-}
+const token = (aud: string) => ehr.token(aud);
 
-const hookBody = () =>
-  JSON.stringify(
-    requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }, { resource: condition('M54.50', { onsetDaysAgo: 3 }) }] } as any, [
-      { resourceType: 'ServiceRequest', id: 'mri-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] } } as any,
-    ]),
-  );
+const hookBody = () => JSON.stringify(lumbarMriRequest());
 const json = { 'content-type': 'application/json' };
 
 beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  signer = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' } };
+  ehr = await testIssuer(EHR);
   const config = loadConfig({ DATA_DIR: tempDataDir(), CDS_AUTH: 'jwt', PUBLIC_BASE_URL: BASE, LOG_LEVEL: 'silent', RULES_DIR, RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '0' });
-  app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: false, trustedIssuers: [{ iss: EHR, jwks: { keys: [signer.jwk] } }] });
+  app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: false, trustedIssuers: [{ iss: EHR, jwks: { keys: [ehr.jwk] } }] });
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as AddressInfo).port;
 });

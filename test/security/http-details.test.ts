@@ -4,17 +4,13 @@ import { buildApp } from '../../src/app.js';
 import { loggerOptions } from '../../src/observability/logging.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir, testApp } from '../support/app.js';
-import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
-import { condition, patient } from '../support/records.js';
+import { FIXTURE_CLOCK } from '../support/scenarios.js';
+import { patient } from '../support/records.js';
+import { lumbarMriRequest } from '../support/requests.js';
 
 /** Media types: a JSON body must say it is JSON (415 otherwise, as an OperationOutcome); any charset parameter is fine. */
 const SIGN = '/cds-services/lbp-imaging-order-sign';
-const hookBody = () =>
-  JSON.stringify(
-    requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }, { resource: condition('M54.50', { onsetDaysAgo: 3 }) }] } as any, [
-      { resourceType: 'ServiceRequest', id: 'mri-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] } } as any,
-    ]),
-  );
+const hookBody = () => JSON.stringify(lumbarMriRequest());
 const feedbackBody = JSON.stringify({ feedback: [{ card: 'c-1', outcome: 'overridden', outcomeTimestamp: '2026-11-15T12:00:00Z' }] });
 const playgroundBody = JSON.stringify({ bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }] }, order: { modality: 'mri', lowBackPainReason: true } });
 const POSTS: Array<[string, () => string]> = [

@@ -3,14 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { requiredScope } from '../../src/http/plugins/auth-scopes.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
-import { FIXTURE_CLOCK, requestFor } from '../support/scenarios.js';
-import { condition, patient } from '../support/records.js';
+import { FIXTURE_CLOCK } from '../support/scenarios.js';
+import { patient } from '../support/records.js';
 import { rawRequest, routesFromPrintout } from '../support/raw-http.js';
+import { lumbarMriRequest, testIssuer, type TestIssuer } from '../support/requests.js';
 
 /**
  * Authentication is decided by the route, not by the text of the URL: every route under /cds-services and the admin
@@ -24,26 +24,16 @@ const SEED = Number(process.env.FC_SEED) || 20261201;
 
 let app: FastifyInstance;
 let port: number;
-let signer: { privateKey: CryptoKey; jwk: JWK };
+let ehr: TestIssuer;
 
-async function token(aud: string, claims: Record<string, unknown> = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: EHR, aud, exp: now + 300, iat: now, jti: randomUUID(), ...claims })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
-    .sign(signer.privateKey);
-}
+const token = (aud: string) => ehr.token(aud);
 
 const SERVICE = 'lbp-imaging-order-sign';
 /** A value for each route parameter that names something that exists, so that only authentication can refuse. */
 const PARAMS: Record<string, string> = { id: SERVICE, file: 'app.js', language: 'en', band: 'any' };
 const concrete = (pattern: string) => pattern.replace(/:([A-Za-z]+)/g, (_m, name: string) => PARAMS[name] ?? 'x');
 
-const hookBody = () =>
-  JSON.stringify(
-    requestFor('order-sign', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }, { resource: condition('M54.50', { onsetDaysAgo: 3 }) }] } as any, [
-      { resourceType: 'ServiceRequest', id: 'mri-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] } } as any,
-    ]),
-  );
+const hookBody = () => JSON.stringify(lumbarMriRequest());
 const feedbackBody = () => JSON.stringify({ feedback: [{ card: randomUUID(), outcome: 'overridden', outcomeTimestamp: new Date().toISOString() }] });
 const playgroundBody = () => JSON.stringify({ bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient(40) }] }, order: { modality: 'mri', lowBackPainReason: true } });
 function bodyFor(path: string): string {
@@ -56,8 +46,7 @@ type Route = { path: string; method: string; scope: 'cds-hooks' | 'admin' };
 let protectedRoutes: Route[] = [];
 
 beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  signer = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' } };
+  ehr = await testIssuer(EHR);
   const config = loadConfig({
     DATA_DIR: tempDataDir(),
     CDS_AUTH: 'jwt',
@@ -68,7 +57,7 @@ beforeAll(async () => {
     // Hundreds of refused calls from one address: the failure limit is tested on its own below.
     RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '0',
   });
-  app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: false, trustedIssuers: [{ iss: EHR, jwks: { keys: [signer.jwk] } }] });
+  app = await buildApp({ config, rules: await realRules(), now: () => FIXTURE_CLOCK, logger: false, trustedIssuers: [{ iss: EHR, jwks: { keys: [ehr.jwk] } }] });
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as AddressInfo).port;
   protectedRoutes = routesFromPrintout(app.printRoutes({ commonPrefix: false })).flatMap(({ path, methods }) => {

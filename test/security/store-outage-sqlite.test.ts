@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore, type Store } from '../../src/store/database.js';
@@ -10,6 +10,7 @@ import { AuditRetryError } from '../../src/store/audit-retry-error.js';
 import { isStoreOutage } from '../../src/store/supervisor.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
 import { loadScenarios, scenarioRequest, SERVICE_IDS } from '../support/scenarios.js';
+import { watchProcessFailures } from '../support/process-failures.js';
 
 /**
  * The embedded store (SQLite) that cannot be written: a read-only connection, a file that is full. The service keeps
@@ -23,17 +24,8 @@ const scenario = loadScenarios().find((s) => s.id === 'acute-lbp-mri-not-indicat
 const HOOK = `/cds-services/${SERVICE_IDS[scenario.hook]}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const processFailures: string[] = [];
-const onUnhandled = (err: unknown) => processFailures.push(`unhandledRejection: ${(err as Error)?.message ?? String(err)}`);
-const onUncaught = (err: Error) => processFailures.push(`uncaughtException: ${err.message}`);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-  process.on('uncaughtException', onUncaught);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUncaught);
-});
+/** Process-level failures seen while a test ran: none may happen. */
+const { failures: processFailures } = watchProcessFailures();
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { realRules, RULES_DIR, tempDataDir } from '../support/app.js';
@@ -12,6 +12,7 @@ import { openStore } from '../../src/store/database.js';
 import { DatabaseReplayStore } from '../../src/store/replay-store.js';
 import { storeFollowUpMemory } from '../../src/store/follow-up.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { watchProcessFailures } from '../support/process-failures.js';
 
 /**
  * A database that goes away never takes the service down: PostgreSQL behind a TCP proxy that the test cuts and
@@ -34,17 +35,7 @@ const RECOVERY_BOUND_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Process-level failures seen while a test ran: none may happen. */
-const processFailures: string[] = [];
-const onUnhandled = (err: unknown) => processFailures.push(`unhandledRejection: ${(err as Error)?.message ?? String(err)}`);
-const onUncaught = (err: Error) => processFailures.push(`uncaughtException: ${err.message}`);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-  process.on('uncaughtException', onUncaught);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUncaught);
-});
+const { failures: processFailures } = watchProcessFailures();
 
 /** Databases of this file's own, each dropped at the end. */
 const databases: string[] = [];
