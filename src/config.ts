@@ -67,6 +67,16 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return n;
 }
 
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean, problems: string[]): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  problems.push(`${name} must be "true" or "false" (got "${raw}")`);
+  return fallback;
+}
+
 function path(value: string, cwd: string): string {
   return isAbsolute(value) ? value : resolve(cwd, value);
 }
@@ -78,8 +88,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const fhirMaxPages = integer(env, 'FHIR_MAX_PAGES', 10, 1, 100, problems);
   const fhirMaxResponseBytes = integer(env, 'FHIR_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024, problems);
   const fhirMaxEntries = integer(env, 'FHIR_MAX_ENTRIES', 5000, 1, 100_000, problems);
-  const fhirAllowHttp = (env.FHIR_ALLOW_HTTP || 'false').toLowerCase();
-  if (fhirAllowHttp !== 'true' && fhirAllowHttp !== 'false') problems.push(`FHIR_ALLOW_HTTP must be "true" or "false" (got "${env.FHIR_ALLOW_HTTP}")`);
+  const fhirAllowHttp = boolean(env, 'FHIR_ALLOW_HTTP', false, problems);
+  const rulesWatch = boolean(env, 'RULES_WATCH', true, problems);
   const fhirServerAllowlist: string[] = [];
   for (const o of (env.FHIR_SERVER_ALLOWLIST ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     let origin: string | undefined;
@@ -134,7 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     fhirMaxPages,
     fhirMaxResponseBytes,
     fhirMaxEntries,
-    fhirAllowHttp: fhirAllowHttp === 'true',
+    fhirAllowHttp,
     fhirServerAllowlist,
     logLevel: logLevel as Config['logLevel'],
     adminToken: env.ADMIN_TOKEN || undefined,
@@ -148,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     auditRetentionDays,
     auditHashSecret: env.AUDIT_HASH_SECRET || undefined,
     shutdownDrainMs,
-    rulesWatch: (env.RULES_WATCH ?? 'true').toLowerCase() !== 'false',
+    rulesWatch,
     playgroundCompareRulesDir: env.PLAYGROUND_COMPARE_RULES_DIR ? path(env.PLAYGROUND_COMPARE_RULES_DIR, cwd) : undefined,
   };
 }

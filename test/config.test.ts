@@ -33,6 +33,14 @@ describe('configuration', () => {
     }
   });
 
+  it('reads true and false, in any case, and refuses anything else rather than guessing (RULES_WATCH, FHIR_ALLOW_HTTP)', () => {
+    expect(loadConfig({ RULES_WATCH: 'FALSE' }).rulesWatch).toBe(false);
+    expect(loadConfig({ RULES_WATCH: 'true' }).rulesWatch).toBe(true);
+    expect(loadConfig({}).rulesWatch).toBe(true);
+    expect(() => loadConfig({ RULES_WATCH: 'flase' })).toThrow(/RULES_WATCH must be "true" or "false" \(got "flase"\)/);
+    expect(() => loadConfig({ FHIR_ALLOW_HTTP: 'yes' })).toThrow(/FHIR_ALLOW_HTTP must be "true" or "false"/);
+  });
+
   it('reports every bad value at once', () => {
     try {
       loadConfig({ PORT: 'eighty', CDS_AUTH: 'maybe', LOG_LEVEL: 'loud', CDS_DEADLINE_MS: '-1', PUBLIC_BASE_URL: 'not a url', DATABASE_URL: 'mysql://x' });
