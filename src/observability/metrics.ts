@@ -31,7 +31,7 @@ export class Metrics {
   readonly auditQueued: Gauge;
   readonly storeUp: Gauge;
 
-  constructor(rules: { version: string; hash: string }, auditDropped: () => number, store: { up: () => boolean; auditQueued: () => number } = { up: () => true, auditQueued: () => 0 }) {
+  constructor(rules: { version: string; hash: string }, auditDropped: () => number, store: { up: () => boolean; auditQueued: () => number }) {
     collectDefaultMetrics({ register: this.registry });
     this.rulesInfo.set({ version: rules.version, hash: rules.hash }, 1);
     this.auditDropped = new Gauge({

@@ -109,8 +109,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     // A connection lost while idle (a restart, a dropped database): logged, and the store goes down until it is back.
+    // One line per outage, not one per idle connection (the supervisor logs the outage itself when it marks it).
     pool.on('error', (err) => {
-      log.warn({ err: errSummary(err) }, 'store connection lost');
+      if (supervisor?.state === 'up') log.warn({ err: errSummary(err) }, 'store connection lost');
       report(err);
     });
     // A connection lost while a query holds it: the query fails (and reports); without a listener the client's own
