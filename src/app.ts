@@ -84,6 +84,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     connectionTimeout: 30_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
+    // Behind a TLS proxy the client's address (rate limits, logs) comes from X-Forwarded-For only when TRUST_PROXY says so.
+    // (fastify takes a number of hops too; its types omit it.)
+    trustProxy: config.trustProxy as boolean | string[],
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // A target the router cannot decode (`/%zz`) is refused like any bad request: an OperationOutcome, nothing echoed back.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
@@ -148,10 +151,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
   }, 3_600_000);
   purge.unref();
+  /** Set once the JWT replay store is made (with CDS_AUTH=jwt): it writes what waits before the store closes. */
+  let closeReplays: (() => Promise<void>) | undefined;
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(purge);
     await purging;
+    await closeReplays?.();
     await audit.close();
     if (!options.store) await store.close();
   });
@@ -199,7 +205,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Several replicas share PostgreSQL, so a token used on one is refused by the others.
     // One instance on SQLite checks them in memory and keeps them in its file, so a restart does not forget them.
     const replays = store.kind === 'postgres' ? new DatabaseReplayStore(store, app.log) : await PersistedReplayStore.open(store, app.log);
-    if (replays instanceof PersistedReplayStore) app.addHook('preClose', async () => replays.flush());
+    if (replays instanceof PersistedReplayStore) closeReplays = () => replays.close();
     const verifier = new CdsJwtVerifier(issuers, { jwksCooldownMs: options.jwksCooldownMs, replays, maxTokenLifetimeS: config.maxTokenLifetimeS });
     cdsChecks.push(cdsAuthHook({ verifier, publicBaseUrl: config.publicBaseUrl, deadlineMs: config.deadlineMs, limitPerIssuer, limitFailuresPerAddress }));
   }

@@ -30,6 +30,11 @@ export interface Config {
   rateLimitPerIssuer: number;
   /** Refused CDS Hooks JWTs per minute from one address before it gets 429 (RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS; 0: off). */
   rateLimitAuthFailuresPerAddress: number;
+  /**
+   * Which proxies in front may say who the client is (TRUST_PROXY: `true`, a number of hops, or comma-separated addresses
+   * or CIDR ranges); off by default, so X-Forwarded-For is ignored and the rate limits key on the connection's address.
+   */
+  trustProxy: boolean | number | string[];
   bodyLimitBytes: number;
   /** The longest CDS Hooks JWT accepted, `exp - iat` in seconds (CDS_MAX_TOKEN_LIFETIME_S). */
   maxTokenLifetimeS: number;
@@ -90,6 +95,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const fhirMaxEntries = integer(env, 'FHIR_MAX_ENTRIES', 5000, 1, 100_000, problems);
   const fhirAllowHttp = boolean(env, 'FHIR_ALLOW_HTTP', false, problems);
   const rulesWatch = boolean(env, 'RULES_WATCH', true, problems);
+  let trustProxy: boolean | number | string[] = false;
+  const rawProxy = (env.TRUST_PROXY ?? '').trim();
+  if (/^(true|false)$/i.test(rawProxy)) trustProxy = rawProxy.toLowerCase() === 'true';
+  else if (/^\d+$/.test(rawProxy)) trustProxy = Number(rawProxy);
+  else if (rawProxy) {
+    trustProxy = rawProxy.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const a of trustProxy) if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(a)) problems.push(`TRUST_PROXY: "${a}" is not an address or CIDR range (or use true, or a number of hops)`);
+  }
   const fhirServerAllowlist: string[] = [];
   for (const o of (env.FHIR_SERVER_ALLOWLIST ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     let origin: string | undefined;
@@ -152,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     rateLimitPerAddress,
     rateLimitPerIssuer,
     rateLimitAuthFailuresPerAddress,
+    trustProxy,
     bodyLimitBytes,
     maxTokenLifetimeS,
     databaseSchema: env.DATABASE_SCHEMA || undefined,

@@ -41,6 +41,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ FHIR_ALLOW_HTTP: 'yes' })).toThrow(/FHIR_ALLOW_HTTP must be "true" or "false"/);
   });
 
+  it('trusts no proxy unless TRUST_PROXY names them (true, hops, or addresses and CIDR ranges)', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(() => loadConfig({ TRUST_PROXY: 'my-ingress' })).toThrow(/TRUST_PROXY: "my-ingress" is not an address/);
+  });
+
   it('reports every bad value at once', () => {
     try {
       loadConfig({ PORT: 'eighty', CDS_AUTH: 'maybe', LOG_LEVEL: 'loud', CDS_DEADLINE_MS: '-1', PUBLIC_BASE_URL: 'not a url', DATABASE_URL: 'mysql://x' });

@@ -66,8 +66,9 @@ type Fetching = { promise: Promise<void> };
 /**
  * The keys at one URL: fetched when first needed, kept for `cacheMs`, fetched again for an unknown `kid` at most once per
  * `cooldownMs`. A fetch follows no redirect, reads at most `maxBytes` of JSON holding at most `maxKeys` public keys, and is
- * aborted after `timeoutMs` or as soon as every call waiting on it has reached its deadline. Concurrent calls share one
- * fetch. A failed fetch is remembered for `failureMs`: calls that need the server in that window are refused at once.
+ * aborted after `timeoutMs`; each call waits for it only until its own deadline, and the fetch runs on to its cap for the
+ * calls after. Concurrent calls share one fetch. A failed fetch, or one a call gave up on, is remembered for `failureMs`:
+ * calls that need the server in that window are refused at once (until a late answer fills the cache).
  */
 export class RemoteKeySet {
   private local?: JWTVerifyGetKey;

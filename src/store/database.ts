@@ -57,8 +57,10 @@ export interface Store {
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** A pool connection that cannot be had within this long is an outage: hook calls and /readyz never wait longer. */
 const PG_CONNECT_TIMEOUT_MS = 2_000;
-/** The longest one PostgreSQL query may take (the purge's chunks and the migrations are far quicker). */
-const PG_QUERY_TIMEOUT_MS = 10_000;
+/** The longest one PostgreSQL statement may run on the server (the purge's chunks and the migrations are far quicker). */
+const PG_STATEMENT_TIMEOUT_MS = 10_000;
+/** With no answer at all for this long the link is taken as lost (an outage): a network that drops packets silently. */
+const PG_QUERY_TIMEOUT_MS = 30_000;
 /** The readiness ping's bound. */
 const PING_TIMEOUT_MS = 1_000;
 
@@ -106,7 +108,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       // A link that drops packets without a reset would hold a query (and its pooled connection) forever: each query
       // gives up after this long, which counts as an outage, so the store goes down and recovers instead of draining the pool.
       query_timeout: PG_QUERY_TIMEOUT_MS,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // One slow query is its own fault (57014, not an outage): the server stops it; the client timeout above is the backstop.
+      options: `-c statement_timeout=${PG_STATEMENT_TIMEOUT_MS}${schema ? ` -c search_path=${schema}` : ''}`,
     });
     // A connection lost while idle (a restart, a dropped database): logged, and the store goes down until it is back.
     // One line per outage, not one per idle connection (the supervisor logs the outage itself when it marks it).

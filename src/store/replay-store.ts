@@ -130,28 +130,55 @@ export class PersistedReplayStore implements ReplayStore {
   private timer?: NodeJS.Timeout;
   private nextPurge = 0;
   private failedLogged = false;
+  private readBack = false;
+  private closed = false;
+  private unsubscribe: () => void = () => undefined;
 
   private constructor(
     private readonly store: Store,
     private readonly log: StoreLog,
   ) {}
 
-  /** Reads back the ids whose tokens are still alive; a store that is not up yet is read from nothing. */
-  static async open(store: Store, log: StoreLog = silentLog, nowMs = Date.now()): Promise<PersistedReplayStore> {
+  /**
+   * Reads back the ids whose tokens are still alive; a store that is not up yet is read as soon as it comes up (until
+   * then the ids of this run are checked in memory, as always).
+   */
+  static async open(store: Store, log: StoreLog = silentLog): Promise<PersistedReplayStore> {
     const replays = new PersistedReplayStore(store, log);
-    if (store.state === 'up') {
-      try {
-        const rows = await store.db.selectFrom('jti_seen').select(['jti_key', 'expires_at']).where('expires_at', '>', new Date(nowMs).toISOString()).execute();
-        for (const row of rows) await replays.memory.remember(row.jti_key, Date.parse(row.expires_at), nowMs);
-      } catch (err) {
-        log.warn({ err: errSummary(err) }, 'JWT ids seen before the restart could not be read back');
-      }
+    if (store.state === 'up') await replays.readBackOnce();
+    else {
+      replays.unsubscribe = store.onStateChange((state) => {
+        if (state === 'up') void replays.readBackOnce();
+      });
     }
     return replays;
   }
 
+  private async readBackOnce(): Promise<void> {
+    if (this.readBack || this.closed) return;
+    this.readBack = true;
+    this.unsubscribe();
+    const nowMs = Date.now();
+    try {
+      const rows = await this.store.db.selectFrom('jti_seen').select(['jti_key', 'expires_at']).where('expires_at', '>', new Date(nowMs).toISOString()).execute();
+      for (const row of rows) await this.memory.remember(row.jti_key, Date.parse(row.expires_at), nowMs);
+    } catch (err) {
+      this.log.warn({ err: errSummary(err) }, 'JWT ids seen before the restart could not be read back');
+    }
+  }
+
+  /** Writes what waits and stops: called once no call is in flight, before the store closes. */
+  async close(): Promise<void> {
+    this.unsubscribe();
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   async remember(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     if (!(await this.memory.remember(key, expiresAtMs, nowMs))) return false;
+    if (this.closed) return true;
     this.pending.push({ jti_key: key, expires_at: new Date(expiresAtMs).toISOString() });
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS);
@@ -164,6 +191,7 @@ export class PersistedReplayStore implements ReplayStore {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.closed) return;
     if (this.pending.length === 0 || this.store.state !== 'up') {
       // Kept while the store is down, as many as memory holds at most for one token lifetime's worth of calls.
       if (this.pending.length > 0 && !this.timer) {
@@ -194,8 +222,10 @@ export class PersistedReplayStore implements ReplayStore {
         this.failedLogged = true;
         this.log.warn({ err: errSummary(err) }, 'JWT ids could not be written to the store; kept in memory and retried');
       }
-      this.timer ??= setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS * 4);
-      this.timer.unref();
+      if (!this.closed) {
+        this.timer ??= setTimeout(() => void this.flush(), REPLAY_PERSIST_INTERVAL_MS * 4);
+        this.timer.unref();
+      }
     }
   }
 }

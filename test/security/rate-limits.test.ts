@@ -38,6 +38,28 @@ beforeAll(async () => {
 });
 
 describe('rate limits and authentication', () => {
+  it('behind a trusted proxy, refused tokens count against the client it names, not the proxy', async () => {
+    const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '2', TRUST_PROXY: '10.0.0.1' });
+    try {
+      const via = async (key: CryptoKey, client: string) =>
+        (await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client, authorization: `Bearer ${await token(key)}` } })).statusCode;
+      expect([await via(forger.privateKey, '203.0.113.9'), await via(forger.privateKey, '203.0.113.9'), await via(forger.privateKey, '203.0.113.9')]).toEqual([401, 401, 429]);
+      // Another client behind the same proxy is not held to the first one's refusals.
+      expect(await via(forger.privateKey, '198.51.100.7')).toBe(401);
+      // Without TRUST_PROXY the header is ignored: a client cannot pick its own address.
+      const direct = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '2' });
+      try {
+        const spoof = async (client: string) =>
+          (await direct.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.9.9.9', headers: { 'x-forwarded-for': client, authorization: `Bearer ${await token(forger.privateKey)}` } })).statusCode;
+        expect([await spoof('1.1.1.1'), await spoof('2.2.2.2'), await spoof('3.3.3.3')]).toEqual([401, 401, 429]);
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('forged tokens claiming an issuer do not spend its allowance', async () => {
     const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '3', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '1000' });
     try {
@@ -62,8 +84,9 @@ describe('rate limits and authentication', () => {
       expect(limited.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'throttled' }] });
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
       expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
-      // Until the window ends the address gets 429 before any verification, a valid token included.
-      expect(await discovery(app, trusted.privateKey, '10.6.6.6')).toBe(429);
+      // A valid token from that address still passes: behind a proxy every EHR may share it.
+      expect(await discovery(app, trusted.privateKey, '10.6.6.6')).toBe(200);
+      expect(await discovery(app, forger.privateKey, '10.6.6.6')).toBe(429);
       expect(await discovery(app, forger.privateKey, '10.7.7.7')).toBe(401);
       expect(await discovery(app, trusted.privateKey, '10.7.7.7')).toBe(200);
     } finally {

@@ -79,27 +79,15 @@ async function overLimit(limit: RateLimitCheck | undefined, request: FastifyRequ
   return state.ttlInSeconds;
 }
 
-/** Addresses over their limit of refused tokens are held here until their window ends, at most this many at a time. */
-const MAX_BLOCKED_ADDRESSES = 10_000;
-
 /**
  * CDS Hooks 2.0 authentication for every route of the CDS Hooks scope (discovery, hook calls, feedback): a JWT from a
  * trusted EHR whose `aud` is the URL of the route called. Every refusal is a bare 401; the reason goes to the log, never
- * the token. Installed on the scope, so it runs for the route whatever the spelling of the request target. An address
- * past its limit of refused tokens gets 429 before any verification work until its window ends.
+ * the token. Installed on the scope, so it runs for the route whatever the spelling of the request target. Past its limit
+ * of refused tokens an address gets 429 for each further refusal; a valid token from it still passes (behind a proxy
+ * without TRUST_PROXY every EHR shares one address, and one misbehaving client must not lock them all out).
  */
 export function cdsAuthHook(opts: CdsAuthOptions): onRequestHookHandler {
-  const blocked = new Map<string, number>();
   return async function verifyCdsJwt(request, reply) {
-    const until = blocked.get(request.ip);
-    if (until !== undefined) {
-      const left = until - Date.now();
-      if (left > 0) {
-        void reply.header('retry-after', Math.ceil(left / 1000));
-        throw Errors.rateLimited();
-      }
-      blocked.delete(request.ip);
-    }
     const token = bearerToken(request);
     const deadline = request.arrivedAt + opts.deadlineMs;
     // The token's aud must be the URL of the route the router reached, never the URL as some other parser reads the target.
@@ -115,12 +103,7 @@ export function cdsAuthHook(opts: CdsAuthOptions): onRequestHookHandler {
         'CDS Hooks JWT refused',
       );
       // Refusals count against the sender's address, never an issuer's allowance (a forged `iss` must not spend it).
-      const ttl = await overLimit(opts.limitFailuresPerAddress, request, reply);
-      if (ttl !== undefined) {
-        if (blocked.size >= MAX_BLOCKED_ADDRESSES) blocked.delete(blocked.keys().next().value!);
-        blocked.set(request.ip, Date.now() + ttl * 1000);
-        throw Errors.rateLimited();
-      }
+      if ((await overLimit(opts.limitFailuresPerAddress, request, reply)) !== undefined) throw Errors.rateLimited();
       void reply.header('www-authenticate', 'Bearer');
       throw Errors.unauthorized();
     }
