@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/database.js';
-import { DatabaseReplayStore, MemoryReplayStore, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from '../../src/store/replay-store.js';
+import { DatabaseReplayStore, MemoryReplayStore, PersistedReplayStore, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from '../../src/store/replay-store.js';
 import { tempDataDir } from '../support/app.js';
 
 /** Seen JWT ids: refused while their token lives, accepted again after, and swept on a timer rather than per call. */
@@ -81,5 +81,30 @@ describe.each(kinds)('replay store in $name', ({ make }) => {
     await settled();
     expect(await kept()).toBe(3);
     expect(await replays.remember('iss|long', t + 10 * REPLAY_PURGE_INTERVAL_MS, t + REPLAY_PURGE_INTERVAL_MS + 2)).toBe(false);
+  });
+});
+
+describe('the embedded store keeps seen JWT ids across a restart', () => {
+  it('ids written at close are read back by the next start; nothing is written after close', async () => {
+    const dataDir = tempDataDir();
+    const now = Date.now();
+    const first = await openStore({ dataDir });
+    const replays = await PersistedReplayStore.open(first);
+    expect(await replays.remember('iss|a', now + 60_000, now)).toBe(true);
+    expect(await replays.remember('iss|a', now + 60_000, now)).toBe(false);
+    expect(await replays.remember('iss|gone', now + 10, now)).toBe(true);
+    await replays.close();
+    // After close an id is still checked in memory, and nothing is queued for a store about to close.
+    expect(await replays.remember('iss|late', now + 60_000, now)).toBe(true);
+    await first.close();
+
+    const second = await openStore({ dataDir });
+    stores.push(second);
+    const again = await PersistedReplayStore.open(second);
+    expect(await again.remember('iss|a', now + 60_000, Date.now())).toBe(false);
+    // An id whose token has expired is not read back; one never written is new.
+    expect(await again.remember('iss|gone', now + 60_000, now + 1_000)).toBe(true);
+    expect(await again.remember('iss|late', now + 60_000, Date.now())).toBe(true);
+    await again.close();
   });
 });
