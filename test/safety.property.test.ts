@@ -235,6 +235,18 @@ describe('clinical safety invariant (property-based)', () => {
     );
   });
 
+  it('a child never gets a card, whatever the record holds (the guidelines are adult guidelines)', async () => {
+    await fc.assert(
+      fc.asyncProperty(patientArb, fc.integer({ min: 0, max: 17 }), fc.option(fc.tuple(majorFlagArb, flagFormArb), { nil: undefined }), async (g, age, flag) => {
+        // The Patient is readable here: with it unreadable the age is unknown, and the patient counts as an adult.
+        const child = { ...g, age, lbpOnOrder: true, unreadable: g.unreadable.filter((k) => k !== 'patient') };
+        const { body } = await call(buildRequest(child, flag?.[0], flag?.[1]));
+        expect(body, `aged ${age}${flag ? ` with ${flag[0].name}` : ''}`).toEqual({ cards: [] });
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('every generated call answers with exactly one recommendation card per in-scope order and valid cards', async () => {
     await fc.assert(
       fc.asyncProperty(patientArb, async (g) => {

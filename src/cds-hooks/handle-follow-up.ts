@@ -2,14 +2,14 @@ import type { ServiceRequest, Task } from 'fhir/r4.js';
 import { Errors } from '../errors.js';
 import { episodeFacts, languagesOf } from '../facts/derive-facts.js';
 import { scoreStartBack } from '../facts/start-back.js';
-import { addDays, daysBetween, parseFhirDate } from '../fhir/dates.js';
+import { addDays, ageInYears, daysBetween, parseFhirDate } from '../fhir/dates.js';
 import { conditionStart, isCountableCondition } from '../fhir/resources.js';
 import { RECOMMENDATION_SYSTEM } from '../cards/recommendation-card.js';
 import { evidenceSection } from '../cards/evidence-links.js';
 import { fill, renderMarkdown } from '../cards/template.js';
 import { chooseLanguage, prognosisPhase } from '../scripts/script-view.js';
 import type { FollowUpMemory } from '../store/follow-up.js';
-import type { HookDeps, HookResult, HookSummary } from './handle-hook.js';
+import { isChild, type HookDeps, type HookResult, type HookSummary } from './handle-hook.js';
 import { readRecord } from './read-record.js';
 import { validateRequestBasics } from './validate-request.js';
 import type { CatalogEntry } from './service-catalog.js';
@@ -37,6 +37,8 @@ export async function handleFollowUp(request: HookRequest, service: CatalogEntry
   const { rules } = deps;
   const now = deps.now();
   const { data } = await readRecord(request, service, deps, startedAt, summary);
+  // Adult guidelines: a child gets no card (an unknown age counts as an adult's).
+  if (isChild({ age: ageInYears(data.Patient.items[0]?.birthDate, now) }, rules)) return quiet(summary);
 
   // An open episode: a back pain condition that began within the window.
   const since = addDays(now, -rules.scope.followUpWindowDays);

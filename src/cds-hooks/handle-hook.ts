@@ -52,6 +52,11 @@ export interface HookResult {
   suggestionKinds: Map<string, string>;
 }
 
+/** Whether the record says the patient is younger than the age from which the guidelines apply. */
+export function isChild(patient: Pick<PatientFacts, 'age'>, rules: LoadedRules): boolean {
+  return patient.age !== undefined && patient.age < rules.scope.adultAgeYears;
+}
+
 /** One hook call, from a validated request to the response: CDS Hooks protocol -> FHIR data -> facts -> rules -> cards. */
 export async function handleHook(request: HookRequest, service: CatalogEntry, deps: HookDeps, startedAt = performance.now()): Promise<HookResult> {
   validateHookRequest(request, service, deps.fhirServers);
@@ -69,13 +74,15 @@ export async function handleHook(request: HookRequest, service: CatalogEntry, de
   const bundled = conditionsInDraftOrders(context.draftOrders, context.patientId);
   if (bundled.length > 0) prefetch.data.Condition.items.push(...bundled);
   const orders = lowBackPainOrders(imaging, prefetch.data, rules, rules.terminology);
+  if (orders.length === 0) return { response: { cards: [] }, assessments: [], summary, suggestionKinds };
   const now = deps.now();
+  // Adult guidelines: a child gets no card. An age that cannot be known counts as an adult's (the rules then treat it as unknown).
+  const patient = patientFacts(prefetch.data, rules, rules.terminology, now);
+  if (isChild(patient, rules)) return { response: { cards: [] }, assessments: [], summary, suggestionKinds };
   const assessments: Assessment[] = [];
   // What the record shows is worked out once per call, whatever the number of orders.
   const memo = new Map();
-  let patient: PatientFacts | undefined;
   for (const order of orders) {
-    patient ??= patientFacts(prefetch.data, rules, rules.terminology, now);
     const facts = deriveFacts(prefetch.data, order, rules, rules.terminology, now, memo, patient);
     const decision = await inSpan('rules.evaluate', { 'cds.modality': order.modality }, async (set) => {
       const d = recommend(facts, order, rules);

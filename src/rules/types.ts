@@ -165,6 +165,8 @@ export interface ScopeFile {
   indicationValueSets: string[];
   /** Conditions whose earliest start marks the start of the current episode. */
   episodeValueSets: string[];
+  /** Whole years from which a patient is an adult: the guidelines are adult guidelines, so a younger patient gets no card. */
+  adultAgeYears: number;
   /** The follow-up services speak when a back pain condition began within this many days (an open episode). */
   followUpWindowDays: number;
   /** The order the playground and rule tests place per modality, and the reason they give it. */
