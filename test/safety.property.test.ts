@@ -106,7 +106,6 @@ const FLAGS: FlagCondition[] = [
   { code: 'C50.911', name: 'Malignant neoplasm of right female breast', onset: 3000, resolvedCounts: true },
   { code: 'C79.51', name: 'Secondary malignant neoplasm of bone', resolvedCounts: true },
   { code: 'C4A.9', name: 'Merkel cell carcinoma, unspecified', resolvedCounts: true },
-  { code: 'D05.10', name: 'Intraductal carcinoma in situ of breast', resolvedCounts: true },
   { code: 'M46.26', name: 'Osteomyelitis of vertebra, lumbar region', resolvedCounts: false },
   { code: 'G06.1', name: 'Intraspinal abscess and granuloma', resolvedCounts: false },
   { code: 'M46.47', name: 'Discitis, unspecified, lumbosacral region', resolvedCounts: false },

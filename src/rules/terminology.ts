@@ -153,6 +153,13 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
     return inPart(vs.include.get(key), code) && !inPart(vs.exclude.get(key), code);
   }
 
+  /** Whether the value set excludes this coding by name: its code says what it is, so its name is not read instead. */
+  function excludedCoding(valueSetId: string, coding: Coding): boolean {
+    if (!coding.system || !coding.code) return false;
+    const key = systemKey(coding.system);
+    return inPart(get(valueSetId).exclude.get(key), norm(key, coding.code));
+  }
+
   return {
     matchCoding,
     matchConcept(valueSetId, concept, options = {}) {
@@ -160,6 +167,8 @@ export function createTerminology(codeSystems: Record<string, CodeSystemDef>, va
       for (const coding of concept.coding ?? []) if (matchCoding(valueSetId, coding)) return coding;
       const text = get(valueSetId).text;
       if (!options.byName || !text) return undefined;
+      // An excluded code is the value set's own answer ("Basal cell carcinoma of skin", C44.91): its name does not overrule it.
+      if ((concept.coding ?? []).some((coding) => excludedCoding(valueSetId, coding))) return undefined;
       // A veto word cancels only the name it appears in ("CES - rule out" does not cancel "Cauda equina syndrome").
       for (const [name, n] of options.names ?? conceptNames(concept)) {
         if (text.anyOf.test(n) && !text.noneOf?.test(n)) return { display: name };

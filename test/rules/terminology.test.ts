@@ -11,6 +11,7 @@ const malignancy: ValueSetDef = {
   id: 'malignancy',
   title: 'Malignancy',
   sources: ['test'],
+  text: { anyOf: ['carcinoma'] },
   include: [
     { system: 'icd-10-cm', ranges: [{ from: 'C00', to: 'C96' }, { from: 'D00', to: 'D09' }], prefixes: ['Z85'] },
     { system: 'snomed', codes: [{ code: '266987004', display: 'History of malignant neoplasm' }] },
@@ -42,6 +43,13 @@ describe('value set matching', () => {
   it('applies exclusions after inclusions', () => {
     expect(t.matchCoding('malignancy', icd('C44.91'))).toBe(false);
     expect(t.matchCoding('malignancy', icd('C44.92'))).toBe(true);
+  });
+
+  it('an excluded code is the answer: the name of a condition coded with it is not read instead', () => {
+    const named = { coding: [{ system: ICD, code: 'C44.91', display: 'Basal cell carcinoma of skin' }] };
+    expect(t.matchConcept('malignancy', named, { byName: true })).toBeUndefined();
+    // The same name with no code the value set knows still reads as what it says.
+    expect(t.matchConcept('malignancy', { text: 'Basal cell carcinoma of skin' }, { byName: true })).toBeDefined();
   });
 
   it('needs the right system: the same code in another system does not match', () => {
