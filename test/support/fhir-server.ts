@@ -7,7 +7,7 @@ import type { FhirResource } from 'fhir/r4.js';
 
 /**
  * A real FHIR R4 server for tests, in-process on a random loopback port: @medplum/fhir-router over its MemoryRepository,
- * served by node:http (engineering.md section 1). Faults can be switched on per path prefix to test the service's deadline
+ * served by node:http. Faults can be switched on per path prefix to test the service's deadline
  * and error handling against a real socket: never answer, a status code, a garbage body, a delay, or paging.
  */
 export type Fault =
