@@ -28,8 +28,14 @@ async function makeApp(env: Record<string, string>): Promise<FastifyInstance> {
   return app;
 }
 
-const discovery = async (app: FastifyInstance, key: CryptoKey, ip = '10.0.0.1') =>
-  (await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: ip, headers: { authorization: `Bearer ${await token(key)}` } })).statusCode;
+const discovery = async (app: FastifyInstance, key: CryptoKey, ip = '10.0.0.1', forwardedFor?: string) =>
+  (await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: ip, headers: { authorization: `Bearer ${await token(key)}`, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) } })).statusCode;
+/** The statuses of `n` calls made one after another. */
+async function statuses(n: number, call: () => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(await call());
+  return out;
+}
 
 beforeAll(async () => {
   const a = await generateKeyPair('ES256', { extractable: true });
@@ -41,17 +47,14 @@ describe('rate limits and authentication', () => {
   it('behind a trusted proxy, refused tokens count against the client it names, not the proxy', async () => {
     const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '2', TRUST_PROXY: '10.0.0.1' });
     try {
-      const via = async (key: CryptoKey, client: string) =>
-        (await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client, authorization: `Bearer ${await token(key)}` } })).statusCode;
-      expect([await via(forger.privateKey, '203.0.113.9'), await via(forger.privateKey, '203.0.113.9'), await via(forger.privateKey, '203.0.113.9')]).toEqual([401, 401, 429]);
+      expect(await statuses(3, () => discovery(app, forger.privateKey, '10.0.0.1', '203.0.113.9'))).toEqual([401, 401, 429]);
       // Another client behind the same proxy is not held to the first one's refusals.
-      expect(await via(forger.privateKey, '198.51.100.7')).toBe(401);
+      expect(await discovery(app, forger.privateKey, '10.0.0.1', '198.51.100.7')).toBe(401);
       // Without TRUST_PROXY the header is ignored: a client cannot pick its own address.
       const direct = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '2' });
       try {
-        const spoof = async (client: string) =>
-          (await direct.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.9.9.9', headers: { 'x-forwarded-for': client, authorization: `Bearer ${await token(forger.privateKey)}` } })).statusCode;
-        expect([await spoof('1.1.1.1'), await spoof('2.2.2.2'), await spoof('3.3.3.3')]).toEqual([401, 401, 429]);
+        let n = 0;
+        expect(await statuses(3, () => discovery(direct, forger.privateKey, '10.9.9.9', `192.0.2.${++n}`))).toEqual([401, 401, 429]);
       } finally {
         await direct.close();
       }
@@ -63,12 +66,8 @@ describe('rate limits and authentication', () => {
   it('forged tokens claiming an issuer do not spend its allowance', async () => {
     const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '3', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '1000' });
     try {
-      const forged = [];
-      for (let i = 0; i < 10; i++) forged.push(await discovery(app, forger.privateKey, '10.6.6.6'));
-      expect(forged).toEqual(Array(10).fill(401));
-      const real = [];
-      for (let i = 0; i < 4; i++) real.push(await discovery(app, trusted.privateKey));
-      expect(real).toEqual([200, 200, 200, 429]);
+      expect(await statuses(10, () => discovery(app, forger.privateKey, '10.6.6.6'))).toEqual(Array(10).fill(401));
+      expect(await statuses(4, () => discovery(app, trusted.privateKey))).toEqual([200, 200, 200, 429]);
     } finally {
       await app.close();
     }
@@ -77,9 +76,7 @@ describe('rate limits and authentication', () => {
   it('refused tokens count against the sender’s address: 429 past the limit, other addresses unaffected', async () => {
     const app = await makeApp({ RATE_LIMIT_PER_ISSUER: '1000', RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS: '4' });
     try {
-      const forged = [];
-      for (let i = 0; i < 6; i++) forged.push(await discovery(app, forger.privateKey, '10.6.6.6'));
-      expect(forged).toEqual([401, 401, 401, 401, 429, 429]);
+      expect(await statuses(6, () => discovery(app, forger.privateKey, '10.6.6.6'))).toEqual([401, 401, 401, 401, 429, 429]);
       const limited = await app.inject({ method: 'GET', url: '/cds-services', remoteAddress: '10.6.6.6' });
       expect(limited.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'throttled' }] });
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
